@@ -1,0 +1,1 @@
+"""Class definitions, one module per schema prefix (AMT_, CIM_, IPS_)."""

@@ -1,0 +1,512 @@
+"""Typed CIM objects: instances, method inputs and method outputs, decoded from XML and written back.
+
+A :class:`CimObject` is one XML element (``<g:AMT_GeneralSettings>``, ``<h:AddAlarm_INPUT>``) whose children are
+its fields, kept in document order.  Each field's text is typed through the catalog (:mod:`.schema`): numbers
+become ``int``, booleans ``bool``, base64 octet strings ``bytes``, CIM datetimes :class:`CimDateTime`, references
+:class:`~outband.proto.wsman.addressing.EndpointReference`, embedded instances nested ``CimObject``.  Anything the
+catalog does not know, or text that is not in the canonical form of its declared type, stays a ``str``; any
+element shape we do not understand is kept verbatim as an :class:`XmlFragment`.  Nothing a device sends is lost,
+and writing an object back reproduces the same infoset (names, namespaces, order, values).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Union
+
+from lxml import etree
+
+from ..wsman.addressing import EndpointReference, SelectorSet, is_epr_element, parse_epr, write_epr_content
+from ..wsman.errors import DecodeError
+from ..wsman.namespaces import CIM_COMMON, XSI, class_name_of, resource_uri
+from ..wsman.xml import XmlWriter, is_nil, split
+from .catalog import lookup
+from .schema import CimClass, CimType, Method, Prop
+
+
+@dataclass(frozen=True, slots=True)
+class CimDateTime:
+    """A CIM datetime value as the wire carries it: the wrapper kind and its text.
+
+    ``kind`` is ``Datetime`` (an instant, ``2024-01-03T00:44:35Z``), ``Interval`` (an xs:duration,
+    ``P1DT23H59M``), ``Date`` or ``Time``.
+    """
+
+    kind: str
+    text: str
+
+    @classmethod
+    def of(cls, value: dt.datetime) -> CimDateTime:
+        value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return cls("Datetime", value.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    @classmethod
+    def interval(cls, value: dt.timedelta) -> CimDateTime:
+        return cls("Interval", format_duration(value))
+
+    def as_datetime(self) -> dt.datetime:
+        if self.kind != "Datetime":
+            raise ValueError(f"a CIM {self.kind} is not an instant")
+        return dt.datetime.fromisoformat(self.text.replace("Z", "+00:00"))
+
+    def as_timedelta(self) -> dt.timedelta:
+        if self.kind != "Interval":
+            raise ValueError(f"a CIM {self.kind} is not an interval")
+        return parse_duration(self.text)
+
+
+_DURATION: Final = re.compile(
+    r"^P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<d>\d+)D)?"
+    r"(?:T(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """An xs:duration such as ``P1DT23H59M``; years and months count 365 and 30 days, as AMT's alarm clock does."""
+    m = _DURATION.match(text)
+    if not m or text in ("P", "PT") or text.endswith("T"):
+        raise ValueError(f"not an xs:duration: {text!r}")
+    g = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}
+    days = g["y"] * 365 + g["mo"] * 30 + g["d"]
+    return dt.timedelta(days=days, hours=g["h"], minutes=g["mi"], seconds=g["s"])
+
+
+def format_duration(value: dt.timedelta) -> str:
+    total = int(value.total_seconds())
+    if total < 0:
+        raise ValueError("negative durations are not representable")
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = "P" + (f"{days}D" if days else "")
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{seconds}S" if seconds else "")
+    if clock or not days:
+        out += "T" + (clock or "0S")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class XmlFragment:
+    """Children of a field element we do not model, kept as serialised XML so they round-trip unchanged."""
+
+    xml: str
+
+
+Value = Union[
+    str, int, bool, float, bytes, CimDateTime, EndpointReference, "CimObject", XmlFragment, None
+]
+"""A typed field value.  ``None`` is an ``xsi:nil`` element."""
+
+Attrs = tuple[tuple[str | None, str, str], ...]
+
+
+@dataclass(slots=True)
+class Field:
+    """One child element of an object: its name, namespace (None = unqualified), typed value, attributes."""
+
+    name: str
+    value: Value
+    ns: str | None
+    attrs: Attrs = ()
+
+
+_CANON_INT: Final = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
+
+
+class CimObject:
+    """An instance or a method message: an element whose children are typed fields.
+
+    ``element`` is the element's local name (the class name for an instance, ``<Method>_INPUT``/``_OUTPUT``
+    for a method message) and ``namespace`` its namespace, which is the class's resource URI.  When an
+    embedded instance is written without a wrapping class element (AddAlarm's ``AlarmTemplate``),
+    ``wrapped`` is False.
+    """
+
+    __slots__ = ("attrs", "element", "fields", "namespace", "wrapped")
+
+    def __init__(
+        self,
+        element: str,
+        namespace: str,
+        fields: Iterable[Field] = (),
+        *,
+        attrs: Attrs = (),
+        wrapped: bool = True,
+    ) -> None:
+        self.element = element
+        self.namespace = namespace
+        self.fields: list[Field] = list(fields)
+        self.attrs = attrs
+        self.wrapped = wrapped
+
+    # ------------------------------------------------------------------------------------------ building
+
+    @classmethod
+    def new(cls, class_name: str, properties: Mapping[str, Any] | None = None, /, **kwargs: Any) -> CimObject:
+        """A new instance of ``class_name`` with the given properties, in the catalog's emission order."""
+        obj = cls(class_name_of(class_name), resource_uri(class_name))
+        for name, value in {**(properties or {}), **kwargs}.items():
+            obj[name] = value
+        return obj
+
+    @classmethod
+    def method_input(
+        cls, class_name: str, method: str, params: Mapping[str, Any] | None = None, /, **kwargs: Any
+    ) -> CimObject:
+        """The ``<Method>_INPUT`` element of an Invoke, with parameters in the method's declared order."""
+        obj = cls(f"{method}_INPUT", resource_uri(class_name))
+        for name, value in {**(params or {}), **kwargs}.items():
+            obj[name] = value
+        return obj
+
+    # ------------------------------------------------------------------------------------------ identity
+
+    @property
+    def resource_uri(self) -> str:
+        return self.namespace
+
+    @property
+    def class_name(self) -> str:
+        return class_name_of(self.namespace)
+
+    @property
+    def cls(self) -> CimClass | None:
+        return lookup(self.namespace)
+
+    @property
+    def method_name(self) -> str | None:
+        """``AddAlarm`` for ``AddAlarm_INPUT``/``AddAlarm_OUTPUT``; None for an instance."""
+        for suffix in ("_INPUT", "_OUTPUT"):
+            if self.element.endswith(suffix):
+                return self.element[: -len(suffix)]
+        return None
+
+    @property
+    def is_output(self) -> bool:
+        return self.element.endswith("_OUTPUT")
+
+    def prop_def(self, name: str) -> Prop | None:
+        """The catalog definition of a field (a class property, or a method parameter)."""
+        return _prop_def(self.cls, self.element, name)
+
+    # ------------------------------------------------------------------------------------------ access
+
+    def __contains__(self, name: object) -> bool:
+        return any(f.name == name for f in self.fields)
+
+    def __getitem__(self, name: str) -> Value | list[Value]:
+        values = self.getlist(name)
+        if not values:
+            raise KeyError(name)
+        definition = self.prop_def(name)
+        if (definition is not None and definition.array) or len(values) > 1:
+            return values
+        return values[0]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def getlist(self, name: str) -> list[Value]:
+        return [f.value for f in self.fields if f.name == name]
+
+    def names(self) -> list[str]:
+        """Field names in document order, each once."""
+        return list(dict.fromkeys(f.name for f in self.fields))
+
+    def properties(self) -> dict[str, Value | list[Value]]:
+        return {name: self[name] for name in self.names()}
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        """Set a field (a list sets an array); it keeps its place, or a new one goes where the catalog puts it."""
+        definition = self.prop_def(name)
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        if definition is not None:
+            values = [_coerce_for(definition, v) for v in values]
+        positions = [i for i, f in enumerate(self.fields) if f.name == name]
+        ns = self.fields[positions[0]].ns if positions else self.namespace
+        new = [Field(name, v, ns) for v in values]
+        if positions:
+            at = positions[0]
+            self.fields = [f for f in self.fields if f.name != name]
+        else:
+            at = self._insert_position(name)
+        self.fields[at:at] = new
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
+        self.fields = [f for f in self.fields if f.name != name]
+
+    def _insert_position(self, name: str) -> int:
+        order = _field_order(self.cls, self.element)
+        if order is None or name not in order:
+            return len(self.fields)
+        mine = order[name]
+        for i, f in enumerate(self.fields):
+            if order.get(f.name, len(order)) > mine:
+                return i
+        return len(self.fields)
+
+    def copy(self) -> CimObject:
+        return CimObject(
+            self.element,
+            self.namespace,
+            [Field(f.name, f.value.copy() if isinstance(f.value, CimObject) else f.value, f.ns, f.attrs)
+             for f in self.fields],
+            attrs=self.attrs,
+            wrapped=self.wrapped,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CimObject):
+            return NotImplemented
+        return (self.element, self.namespace, self.fields, self.wrapped) == (
+            other.element, other.namespace, other.fields, other.wrapped
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={v!r}" for k, v in self.properties().items())
+        return f"<{self.element} {body}>"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready view: class, element, properties with typed values (see :func:`value_to_json`)."""
+        out: dict[str, Any] = {"class": self.class_name}
+        if self.element != self.class_name:
+            out["element"] = self.element
+        props: dict[str, Any] = {}
+        for name, value in self.properties().items():
+            props[name] = [value_to_json(v) for v in value] if isinstance(value, list) else value_to_json(value)
+        out["properties"] = props
+        return out
+
+
+def value_to_json(value: Value) -> Any:
+    if isinstance(value, CimObject):
+        return value.to_json()
+    if isinstance(value, EndpointReference):
+        return epr_to_json(value)
+    if isinstance(value, CimDateTime):
+        return {value.kind: value.text}
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, XmlFragment):
+        return {"xml": value.xml}
+    return value
+
+
+def epr_to_json(epr: EndpointReference) -> dict[str, Any]:
+    selectors = {
+        s.name: epr_to_json(s.value) if isinstance(s.value, EndpointReference) else s.value
+        for s in (epr.selectors or SelectorSet())
+    }
+    return {"address": epr.address, "resource_uri": epr.resource_uri, "selectors": selectors}
+
+
+# ---------------------------------------------------------------------------------------------- typing
+
+
+def _prop_def(cls: CimClass | None, element: str, name: str) -> Prop | None:
+    if cls is None:
+        return None
+    if element == cls.name:
+        return cls.prop(name)
+    method = _method_of(cls, element)
+    if method is None:
+        return None
+    return method.output(name) if element.endswith("_OUTPUT") else method.input(name)
+
+
+def _method_of(cls: CimClass, element: str) -> Method | None:
+    for suffix in ("_INPUT", "_OUTPUT"):
+        if element.endswith(suffix):
+            return cls.method(element[: -len(suffix)])
+    return None
+
+
+def _field_order(cls: CimClass | None, element: str) -> dict[str, int] | None:
+    if cls is None:
+        return None
+    if element == cls.name:
+        return {p.name: i for i, p in enumerate(cls.properties)}
+    method = _method_of(cls, element)
+    if method is None:
+        return None
+    params = method.outputs + (method.output("ReturnValue"),) if element.endswith("_OUTPUT") else method.inputs
+    return {p.name: i for i, p in enumerate(params) if p is not None}
+
+
+def _coerce_for(definition: Prop, value: Any) -> Value:
+    """Check a Python value against a property's type when it is set (a programming error raises)."""
+    t = definition.type
+    if value is None:
+        return None
+    if t.is_integer:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{definition.name} is {t.value}, not {type(value).__name__}")
+        lo, hi = t.range
+        if not lo <= value <= hi:
+            raise ValueError(f"{definition.name}={value} is out of range for {t.value}")
+        return value
+    if t is CimType.BOOLEAN and not isinstance(value, bool):
+        raise TypeError(f"{definition.name} is boolean, not {type(value).__name__}")
+    if t is CimType.DATETIME:
+        if isinstance(value, dt.datetime):
+            return CimDateTime.of(value)
+        if isinstance(value, dt.timedelta):
+            return CimDateTime.interval(value)
+    if t is CimType.BASE64 and isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str | int | bool | float | bytes | CimDateTime | EndpointReference | CimObject | XmlFragment):
+        return value
+    raise TypeError(f"cannot store {type(value).__name__} in {definition.name}")
+
+
+def _typed_text(definition: Prop | None, text: str) -> Value:
+    """Type leaf text by its declared CIM type, only when the text is in canonical form (so it round-trips)."""
+    if definition is None:
+        return text
+    t = definition.type
+    if t is CimType.STRING:
+        return text
+    if t is CimType.BOOLEAN:
+        return True if text == "true" else False if text == "false" else text
+    if t.is_integer:
+        if _CANON_INT.match(text):
+            number = int(text)
+            lo, hi = t.range
+            if lo <= number <= hi:
+                return number
+        return text
+    if t is CimType.BASE64:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            return text
+        return raw if base64.b64encode(raw).decode("ascii") == text else text
+    if t in (CimType.REAL32, CimType.REAL64):
+        try:
+            number_f = float(text)
+        except ValueError:
+            return text
+        return number_f if repr(number_f) == text else text
+    return text
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+def decode_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
+    """Decode an instance or method-message element."""
+    ns, local = split(el.tag)
+    if ns is None:
+        raise DecodeError(f"object element {local!r} has no namespace (expected a class resource URI)")
+    cls = lookup(ns)
+    obj = CimObject(local, ns, attrs=_attrs(el), wrapped=wrapped)
+    fields = obj.fields
+    for child in el:
+        cns, cname = split(child.tag)
+        definition = _prop_def(cls, local, cname) if cns == ns else None
+        fields.append(Field(cname, decode_value(child, definition), cns, _attrs(child)))
+    return obj
+
+
+def decode_value(el: etree._Element, definition: Prop | None = None) -> Value:
+    """Decode one field element into a typed value."""
+    first = next(iter(el), None)
+    if first is None:
+        if is_nil(el):
+            return None
+        return _typed_text(definition, (el.text or "").strip())
+    if is_epr_element(el):
+        try:
+            return parse_epr(el)
+        except DecodeError:
+            return _fragment(el)
+    fns, flocal = split(first.tag)
+    if len(el) == 1 and fns == CIM_COMMON and len(first) == 0:
+        return CimDateTime(flocal, (first.text or "").strip())
+    if fns is not None and fns.startswith(("http://intel.com/wbem/wscim/", "http://schemas.dmtf.org/wbem/wscim/1/cim-schema")):
+        if len(el) == 1 and flocal == class_name_of(fns) and (first.text or "").strip() == "":
+            return decode_object(first)
+        # An embedded instance written without its class element: the children are its properties.
+        inner = CimObject(class_name_of(fns), fns, wrapped=False)
+        inner_cls = lookup(fns)
+        for child in el:
+            cns, cname = split(child.tag)
+            definition = inner_cls.prop(cname) if inner_cls is not None and cns == fns else None
+            inner.fields.append(Field(cname, decode_value(child, definition), cns, _attrs(child)))
+        return inner
+    return _fragment(el)
+
+
+def _fragment(el: etree._Element) -> XmlFragment:
+    return XmlFragment("".join(etree.tostring(child, encoding="unicode", with_tail=False) for child in el))
+
+
+def _attrs(el: etree._Element) -> Attrs:
+    if not el.attrib:
+        return ()
+    out = []
+    for key, value in el.attrib.items():
+        ns, local = split(str(key))
+        out.append((ns, local, str(value)))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------- encoding
+
+
+def write_object(w: XmlWriter, obj: CimObject) -> None:
+    """Write an object element (or, for an unwrapped embedded instance, just its fields)."""
+    if obj.wrapped:
+        w.start(obj.namespace, obj.element, obj.attrs)
+    for f in obj.fields:
+        write_field(w, f)
+    if obj.wrapped:
+        w.end()
+
+
+def write_field(w: XmlWriter, f: Field) -> None:
+    value = f.value
+    attrs = f.attrs
+    if value is None:
+        if not any(a[0] == XSI and a[1] == "nil" for a in attrs):
+            attrs = (*attrs, (XSI, "nil", "true"))
+        w.leaf(f.ns, f.name, "", attrs)
+        return
+    if isinstance(value, str):
+        w.leaf(f.ns, f.name, value, attrs)
+        return
+    if isinstance(value, bool):
+        w.leaf(f.ns, f.name, "true" if value else "false", attrs)
+        return
+    if isinstance(value, int | float):
+        w.leaf(f.ns, f.name, repr(value) if isinstance(value, float) else str(value), attrs)
+        return
+    if isinstance(value, bytes):
+        w.leaf(f.ns, f.name, base64.b64encode(value).decode("ascii"), attrs)
+        return
+    w.start(f.ns, f.name, attrs)
+    if isinstance(value, CimDateTime):
+        w.leaf(CIM_COMMON, value.kind, value.text)
+    elif isinstance(value, EndpointReference):
+        write_epr_content(w, value)
+    elif isinstance(value, CimObject):
+        write_object(w, value)
+    else:
+        w.raw(value.xml)
+    w.end()
+

@@ -1,0 +1,186 @@
+"""WS-Addressing endpoint references and WS-Management selector sets.
+
+An EPR names one instance: ``Address`` (AMT ignores its text) plus ``ReferenceParameters`` holding the
+``ResourceURI`` and a ``SelectorSet``.  Selector values are text or, for association keys, another EPR
+(AMT-PROTOCOLS.md §2.6).  These types are immutable and hashable so dispatch tables and tests can use them
+as keys and compare them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Union
+
+from lxml import etree
+
+from .errors import DecodeError
+from .namespaces import ADDRESSING, ANONYMOUS, WSMAN
+from .xml import XmlWriter, split, text_of
+
+SelectorValue = Union[str, "EndpointReference"]
+
+_NAME_ATTRS = ("Name", f"{{{WSMAN}}}Name")
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    name: str
+    value: SelectorValue
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorSet:
+    """An ordered set of selectors; order is kept for faithful re-serialisation, equality ignores it."""
+
+    selectors: tuple[Selector, ...] = ()
+
+    @classmethod
+    def of(cls, items: Mapping[str, SelectorValue] | Iterable[tuple[str, SelectorValue]] | None) -> SelectorSet:
+        if items is None:
+            return cls()
+        pairs = items.items() if isinstance(items, Mapping) else items
+        return cls(tuple(Selector(k, v) for k, v in pairs))
+
+    def __iter__(self) -> Iterator[Selector]:
+        return iter(self.selectors)
+
+    def __len__(self) -> int:
+        return len(self.selectors)
+
+    def __bool__(self) -> bool:
+        return bool(self.selectors)
+
+    def get(self, name: str, default: SelectorValue | None = None) -> SelectorValue | None:
+        for sel in self.selectors:
+            if sel.name == name:
+                return sel.value
+        return default
+
+    def as_dict(self) -> dict[str, SelectorValue]:
+        return {sel.name: sel.value for sel in self.selectors}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SelectorSet):
+            return NotImplemented
+        return sorted(self._key()) == sorted(other._key())
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._key()))
+
+    def _key(self) -> list[tuple[str, str]]:
+        return [(s.name, repr(s.value)) for s in self.selectors]
+
+    def matches(self, other: SelectorSet) -> bool:
+        """True when every selector of ``self`` appears in ``other`` with an equal value."""
+        theirs = other.as_dict()
+        return all(name in theirs and theirs[name] == value for name, value in self.as_dict().items())
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointReference:
+    """A reference to one resource instance.
+
+    ``resource_uri`` and ``selectors`` are None when the element was absent, and empty when it was present
+    but empty (AMT's AddAlarm reply carries both empty), so either form round-trips.
+    """
+
+    resource_uri: str | None
+    selectors: SelectorSet | None = field(default_factory=SelectorSet)
+    address: str = ANONYMOUS
+
+    @classmethod
+    def to(cls, resource_uri: str, selectors: Mapping[str, SelectorValue] | None = None) -> EndpointReference:
+        return cls(resource_uri, SelectorSet.of(selectors))
+
+    @property
+    def class_name(self) -> str:
+        return (self.resource_uri or "").rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def selector_dict(self) -> dict[str, SelectorValue]:
+        return self.selectors.as_dict() if self.selectors else {}
+
+
+def is_epr_element(el: etree._Element) -> bool:
+    """True when ``el``'s children are an EPR (Address and/or ReferenceParameters in the addressing namespace)."""
+    first = next(iter(el), None)
+    return first is not None and first.tag in (_ADDRESS, _REFPARAMS)
+
+
+_ADDRESS = f"{{{ADDRESSING}}}Address"
+_REFPARAMS = f"{{{ADDRESSING}}}ReferenceParameters"
+_EPR = f"{{{ADDRESSING}}}EndpointReference"
+_RESOURCE_URI = f"{{{WSMAN}}}ResourceURI"
+_SELECTOR_SET = f"{{{WSMAN}}}SelectorSet"
+_SELECTOR = f"{{{WSMAN}}}Selector"
+
+
+def parse_epr(el: etree._Element) -> EndpointReference:
+    """Read the EPR held by ``el`` (the element whose children are Address/ReferenceParameters)."""
+    address = ANONYMOUS
+    resource_uri: str | None = None
+    selectors: SelectorSet | None = None
+    seen_address = False
+    for child in el:
+        if child.tag == _ADDRESS:
+            address = text_of(child)
+            seen_address = True
+        elif child.tag == _REFPARAMS:
+            for param in child:
+                if param.tag == _RESOURCE_URI:
+                    resource_uri = text_of(param)
+                elif param.tag == _SELECTOR_SET:
+                    selectors = parse_selector_set(param)
+                else:
+                    raise DecodeError(f"unexpected reference parameter {param.tag}")
+        else:
+            raise DecodeError(f"unexpected element {child.tag} in an endpoint reference")
+    if not seen_address and resource_uri is None:
+        raise DecodeError("endpoint reference without Address or ResourceURI")
+    return EndpointReference(resource_uri, selectors, address)
+
+
+def parse_selector_set(el: etree._Element) -> SelectorSet:
+    out = []
+    for sel in el:
+        if sel.tag != _SELECTOR:
+            raise DecodeError(f"unexpected element {sel.tag} in a SelectorSet")
+        name = next((sel.get(a) for a in _NAME_ATTRS if sel.get(a) is not None), None)
+        if not name:
+            raise DecodeError("Selector without a Name")
+        inner = next(iter(sel), None)
+        if inner is not None:
+            if inner.tag != _EPR:
+                raise DecodeError(f"unexpected element {split(inner.tag)[1]} inside a Selector")
+            out.append(Selector(name, parse_epr(inner)))
+        else:
+            out.append(Selector(name, text_of(sel)))
+    return SelectorSet(tuple(out))
+
+
+def write_epr_content(w: XmlWriter, epr: EndpointReference) -> None:
+    """Write the Address and ReferenceParameters children of an EPR-valued element."""
+    w.leaf(ADDRESSING, "Address", epr.address)
+    if epr.resource_uri is None and epr.selectors is None:
+        return
+    w.start(ADDRESSING, "ReferenceParameters")
+    if epr.resource_uri is not None:
+        w.leaf(WSMAN, "ResourceURI", epr.resource_uri)
+    if epr.selectors is not None:
+        write_selector_set(w, epr.selectors)
+    w.end()
+
+
+def write_selector_set(w: XmlWriter, selectors: SelectorSet) -> None:
+    w.start(WSMAN, "SelectorSet")
+    for sel in selectors:
+        if isinstance(sel.value, EndpointReference):
+            w.start(WSMAN, "Selector", [(None, "Name", sel.name)])
+            w.start(ADDRESSING, "EndpointReference")
+            write_epr_content(w, sel.value)
+            w.end()
+            w.end()
+        else:
+            w.leaf(WSMAN, "Selector", sel.value, [(None, "Name", sel.name)])
+    w.end()

@@ -1,0 +1,211 @@
+"""Hardened XML parsing and a small, fast XML writer in AMT's style.
+
+Parsing: every byte that reaches :func:`parse` may be hostile.  The size is capped before lxml sees it, the
+parser never loads a DTD, never resolves entities and never touches the network, and any document that carries a
+DOCTYPE at all is refused (SOAP 1.2 forbids one; AMT-PROTOCOLS.md §7, ECOSYSTEM.md B1).  Nesting depth and element
+count are capped after the parse, so a reply cannot make us walk an unbounded tree.
+
+Writing: replies are produced as text by :class:`XmlWriter` rather than by building an lxml tree; that keeps the
+hot path cheap and gives exact control over what real clients are picky about (AMT-PROTOCOLS.md §11): namespace
+prefixes declared on the root, no self-closing elements (``<x></x>``), no comments, no CDATA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Final
+
+from lxml import etree
+
+from .errors import DecodeError
+
+MAX_ENVELOPE_BYTES: Final = 4 * 1024 * 1024
+"""Largest envelope we parse; AMT itself answers in tens of kB, consoles never need more than this."""
+
+MAX_DEPTH: Final = 64
+MAX_ELEMENTS: Final = 200_000
+
+_PARSER_OPTIONS: Final = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+    "collect_ids": False,
+}
+
+
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(**_PARSER_OPTIONS)  # type: ignore[arg-type]
+
+
+_PARSER: Final = _new_parser()
+
+
+def parse(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> etree._Element:
+    """Parse untrusted XML into an element tree, or raise :class:`DecodeError`.
+
+    The same parser object is reused: lxml parsers are not thread-safe, but the whole proto layer runs on one
+    event loop, and reuse saves a measurable share of each parse.
+    """
+    if len(data) > max_bytes:
+        raise DecodeError(f"XML document of {len(data)} bytes exceeds the {max_bytes}-byte limit", limit=True)
+    if not data.strip():
+        raise DecodeError("empty XML document")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise DecodeError(f"malformed XML: {exc.msg}") from None
+    except (ValueError, TypeError) as exc:  # e.g. an encoding declaration lxml cannot honour
+        raise DecodeError(f"unreadable XML: {exc}") from None
+    if root.getroottree().docinfo.doctype:
+        raise DecodeError("XML with a DOCTYPE is refused (no DTDs or entities in SOAP)")
+    _check_shape(root)
+    return root
+
+
+def _check_shape(root: etree._Element) -> None:
+    count = 0
+    stack: list[tuple[etree._Element, int]] = [(root, 1)]
+    while stack:
+        el, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise DecodeError(f"XML nested deeper than {MAX_DEPTH} levels", limit=True)
+        if count > MAX_ELEMENTS:
+            raise DecodeError(f"XML with more than {MAX_ELEMENTS} elements", limit=True)
+        if not isinstance(el.tag, str):  # an entity reference left unresolved, or similar
+            raise DecodeError("XML with entity references is refused")
+        stack.extend((child, depth + 1) for child in el)
+
+
+def split(tag: str) -> tuple[str | None, str]:
+    """Split lxml's ``{ns}local`` into ``(ns, local)``; ``ns`` is None for an unqualified name."""
+    if tag[:1] == "{":
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return None, tag
+
+
+def children(el: etree._Element) -> Iterator[etree._Element]:
+    """Child elements only: comments and processing instructions were dropped at parse time."""
+    return iter(el)
+
+
+def text_of(el: etree._Element) -> str:
+    """Element text with surrounding whitespace removed (pretty-printed captures indent their values)."""
+    return (el.text or "").strip()
+
+
+def is_nil(el: etree._Element) -> bool:
+    return el.get(_XSI_NIL) in ("true", "1")
+
+
+_XSI_NIL: Final = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def escape_text(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
+def escape_attr(text: str) -> str:
+    return (
+        escape_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+    )
+
+
+class XmlWriter:
+    """Accumulates XML text; namespaces are declared once, on the element that first needs them.
+
+    The writer never declares a default namespace, so an unqualified name (``ns=None``) stays unqualified.
+
+    ``declare`` maps namespace URI -> prefix for the root element.  A namespace met later without a prefix
+    in scope is declared on that element with a fresh prefix, and stays in scope for its descendants.
+    """
+
+    __slots__ = ("_counter", "_parts", "_scopes", "_stack")
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._scopes: list[dict[str, str]] = [{}]
+        self._stack: list[str] = []
+        self._counter = 0
+
+    def _prefix(self, ns: str | None, new: dict[str, str]) -> str:
+        if ns is None:
+            return ""
+        for scope in reversed(self._scopes):
+            prefix = scope.get(ns)
+            if prefix is not None:
+                return prefix
+        prefix = new.get(ns)
+        if prefix is None:
+            self._counter += 1
+            prefix = f"n{self._counter}"
+            new[ns] = prefix
+        return prefix
+
+    def start(
+        self,
+        ns: str | None,
+        local: str,
+        attrs: Iterable[tuple[str | None, str, str]] = (),
+        declare: dict[str, str] | None = None,
+    ) -> None:
+        """Open an element.  ``attrs`` are ``(namespace or None, name, value)``."""
+        new: dict[str, str] = dict(declare) if declare else {}
+        if declare:
+            self._scopes.append(new)
+        prefix = self._prefix(ns, new)
+        name = f"{prefix}:{local}" if prefix else local
+        rendered = []
+        for ans, aname, value in attrs:
+            aprefix = "xml" if ans == "http://www.w3.org/XML/1998/namespace" else self._prefix(ans, new)
+            rendered.append(f' {aprefix}:{aname}="{escape_attr(value)}"' if aprefix else f' {aname}="{escape_attr(value)}"')
+        decls = "".join(f' xmlns:{p}="{escape_attr(u)}"' for u, p in new.items())
+        if not declare:
+            self._scopes.append(new)
+        self._parts.append(f"<{name}{decls}{''.join(rendered)}>")
+        self._stack.append(name)
+
+    def text(self, value: str) -> None:
+        self._parts.append(escape_text(value))
+
+    def end(self) -> None:
+        self._scopes.pop()
+        self._parts.append(f"</{self._stack.pop()}>")
+
+    def leaf(
+        self, ns: str | None, local: str, value: str, attrs: Iterable[tuple[str | None, str, str]] = ()
+    ) -> None:
+        """An element holding only text (possibly empty: written as ``<x></x>``, never ``<x/>``)."""
+        self.start(ns, local, attrs)
+        self._parts.append(escape_text(value))
+        self.end()
+
+    def raw(self, xml: str) -> None:
+        """Insert pre-serialised XML (a preserved fragment); it must declare its own namespaces."""
+        self._parts.append(xml)
+
+    def prefix_of(self, ns: str) -> str | None:
+        for scope in reversed(self._scopes):
+            if ns in scope:
+                return scope[ns]
+        return None
+
+    def getvalue(self) -> str:
+        if self._stack:
+            raise RuntimeError(f"unclosed elements: {self._stack}")
+        return "".join(self._parts)
