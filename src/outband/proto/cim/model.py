@@ -344,7 +344,7 @@ def _field_order(cls: CimClass | None, element: str) -> dict[str, int] | None:
     method = _method_of(cls, element)
     if method is None:
         return None
-    params = method.outputs + (method.output("ReturnValue"),) if element.endswith("_OUTPUT") else method.inputs
+    params = (*method.outputs, method.output("ReturnValue")) if element.endswith("_OUTPUT") else method.inputs
     return {p.name: i for i, p in enumerate(params) if p is not None}
 
 

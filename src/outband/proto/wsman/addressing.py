@@ -133,9 +133,9 @@ def parse_epr(el: etree._Element) -> EndpointReference:
                 elif param.tag == _SELECTOR_SET:
                     selectors = parse_selector_set(param)
                 else:
-                    raise DecodeError(f"unexpected reference parameter {param.tag}")
+                    raise DecodeError(f"unexpected reference parameter {split(param.tag)[1]!r}")
         else:
-            raise DecodeError(f"unexpected element {child.tag} in an endpoint reference")
+            raise DecodeError(f"unexpected element {split(child.tag)[1]!r} in an endpoint reference")
     if not seen_address and resource_uri is None:
         raise DecodeError("endpoint reference without Address or ResourceURI")
     return EndpointReference(resource_uri, selectors, address)
@@ -145,7 +145,7 @@ def parse_selector_set(el: etree._Element) -> SelectorSet:
     out = []
     for sel in el:
         if sel.tag != _SELECTOR:
-            raise DecodeError(f"unexpected element {sel.tag} in a SelectorSet")
+            raise DecodeError(f"unexpected element {split(sel.tag)[1]!r} in a SelectorSet")
         name = next((sel.get(a) for a in _NAME_ATTRS if sel.get(a) is not None), None)
         if not name:
             raise DecodeError("Selector without a Name")

@@ -170,7 +170,9 @@ class TimedOut(WsmanFault):
 class EncodingLimit(WsmanFault):
     code = "Sender"
     subcode_local = "EncodingLimit"
-    default_reason = "An internal encoding limit was exceeded in a request or would be violated if the message were processed."
+    default_reason = (
+        "An internal encoding limit was exceeded in a request or would be violated if the message were processed."
+    )
 
 
 class SchemaValidationError(WsmanFault):
@@ -197,7 +199,10 @@ class MustUnderstand(WsmanFault):
     code = "MustUnderstand"
     subcode_ns = ""
     subcode_local = ""
-    default_reason = "The WS-Management service cannot process a SOAP header in the request that is marked as mustUnderstand by the client."
+    default_reason = (
+        "The WS-Management service cannot process a SOAP header in the request that is marked as "
+        "mustUnderstand by the client."
+    )
     action = Action.ADDRESSING_FAULT
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from ..cim.model import CimObject
 from .addressing import EndpointReference, SelectorSet, SelectorValue
-from .envelope import Body, Envelope, Enumerate, Header, Identify, Pull, Release
+from .envelope import Body, Enumerate, Envelope, Header, Identify, Pull, Release
 from .faults import WsmanFault
 from .namespaces import ANONYMOUS, Action, resource_uri
 

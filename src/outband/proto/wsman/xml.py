@@ -25,23 +25,16 @@ MAX_ENVELOPE_BYTES: Final = 4 * 1024 * 1024
 MAX_DEPTH: Final = 64
 MAX_ELEMENTS: Final = 200_000
 
-_PARSER_OPTIONS: Final = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "huge_tree": False,
-    "remove_comments": True,
-    "remove_pis": True,
-    "collect_ids": False,
-}
-
-
-def _new_parser() -> etree.XMLParser:
-    return etree.XMLParser(**_PARSER_OPTIONS)  # type: ignore[arg-type]
-
-
-_PARSER: Final = _new_parser()
+_PARSER: Final = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+    collect_ids=False,
+)
 
 
 def parse(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> etree._Element:
@@ -81,8 +74,13 @@ def _check_shape(root: etree._Element) -> None:
         stack.extend((child, depth + 1) for child in el)
 
 
-def split(tag: str) -> tuple[str | None, str]:
-    """Split lxml's ``{ns}local`` into ``(ns, local)``; ``ns`` is None for an unqualified name."""
+def split(tag: object) -> tuple[str | None, str]:
+    """Split lxml's ``{ns}local`` into ``(ns, local)``; ``ns`` is None for an unqualified name.
+
+    :func:`parse` guarantees every tag is a ``str``; the loose parameter type only spares callers a cast.
+    """
+    if not isinstance(tag, str):
+        raise DecodeError("unexpected non-element node")
     if tag[:1] == "{":
         ns, _, local = tag[1:].partition("}")
         return ns, local
@@ -173,7 +171,8 @@ class XmlWriter:
         rendered = []
         for ans, aname, value in attrs:
             aprefix = "xml" if ans == "http://www.w3.org/XML/1998/namespace" else self._prefix(ans, new)
-            rendered.append(f' {aprefix}:{aname}="{escape_attr(value)}"' if aprefix else f' {aname}="{escape_attr(value)}"')
+            qualified = f"{aprefix}:{aname}" if aprefix else aname
+            rendered.append(f' {qualified}="{escape_attr(value)}"')
         decls = "".join(f' xmlns:{p}="{escape_attr(u)}"' for u, p in new.items())
         if not declare:
             self._scopes.append(new)

@@ -1,0 +1,190 @@
+"""WS-Management over HTTP(S) to one device, on aiohttp, with AMT's flavour of Digest.
+
+Theory of operation: every request to a device goes through :meth:`WsmanTransport.post` under that device's
+lock, so requests to one device are serialised (AMT serves few sessions, and Digest's ``nc`` must rise in the
+order the device sees requests).  The first request goes out bare and earns a 401 challenge; from then on the
+nonce is reused with an increasing ``nc``, costing one round trip per call.  A 401 on a reused nonce means the
+device reset it: adopt the new challenge and retry once.  A 401 on a freshly answered challenge means the
+credentials are wrong (or the device is in its anti-hammering lockout), and is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from types import TracebackType
+from typing import Final
+
+import aiohttp
+
+from ..proto.digest import DigestClient, DigestError
+from ..proto.wsman import DecodeError, Envelope, parse_envelope
+from ..proto.wsman import messages as msg
+from ..proto.wsman.envelope import IdentifyResponse
+from .errors import AuthenticationError, BadResponse, ConnectError, RequestTimeout, TransportError
+from .tls import client_context, normalize_fingerprint
+
+HTTP_PORT: Final = 16992
+TLS_PORT: Final = 16993
+MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
+CONTENT_TYPE: Final = "application/soap+xml;charset=UTF-8"
+
+
+class WsmanTransport:
+    """The WS-MAN endpoint of one device.
+
+    ``fingerprint`` pins the device certificate's SHA-256 (self-signed AMT certificates); ``verify=False``
+    skips verification without pinning (explicitly insecure).  A shared ``session`` lets a fleet worker reuse
+    one connection pool; otherwise the transport owns its own.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        username: str = "admin",
+        password: str | None = None,
+        *,
+        port: int | None = None,
+        tls: bool = False,
+        fingerprint: str | None = None,
+        verify: bool = True,
+        legacy_tls: bool = False,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        session: aiohttp.ClientSession | None = None,
+        path: str = "/wsman",
+    ) -> None:
+        self.host = host
+        self.port = port or (TLS_PORT if tls else HTTP_PORT)
+        self.tls = tls
+        self.path = path
+        bracketed = f"[{host}]" if ":" in host else host
+        self.url = f"{'https' if tls else 'http'}://{bracketed}:{self.port}{path}"
+        self._digest = DigestClient(username, password) if password is not None else None
+        self._fresh_challenge = False
+        self._lock = asyncio.Lock()
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        self._session = session
+        self._owns_session = session is None
+        self._ssl: ssl.SSLContext | aiohttp.Fingerprint | bool
+        if not tls:
+            self._ssl = False
+        elif fingerprint:
+            self._ssl = aiohttp.Fingerprint(normalize_fingerprint(fingerprint))
+        else:
+            self._ssl = client_context(verify=verify, legacy=legacy_tls)
+            if not verify and not legacy_tls:
+                self._ssl = False
+
+    @property
+    def username(self) -> str | None:
+        return self._digest.username if self._digest else None
+
+    def _session_or_new(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit_per_host=1, enable_cleanup_closed=False),
+                auto_decompress=False,
+            )
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> WsmanTransport:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------------------------------ requests
+
+    async def send(self, envelope: Envelope) -> Envelope:
+        """Send a request envelope and return the reply envelope (a fault reply is returned, not raised)."""
+        status, body = await self.post(envelope.to_bytes())
+        return self._parse(status, body)
+
+    async def identify(self) -> IdentifyResponse:
+        """``wsmid:Identify``, which AMT answers without authentication."""
+        status, body = await self.post(msg.identify().to_bytes(), authenticate=False)
+        reply = self._parse(status, body)
+        if reply.fault is not None:
+            raise reply.fault
+        if not isinstance(reply.body, IdentifyResponse):
+            raise BadResponse("Identify answered without an IdentifyResponse", host=self.host)
+        return reply.body
+
+    def _parse(self, status: int, body: bytes) -> Envelope:
+        if status not in (200, 400, 500):
+            raise BadResponse(f"unexpected HTTP status {status}", host=self.host, status=status)
+        try:
+            return parse_envelope(body)
+        except DecodeError as exc:
+            raise BadResponse(f"unreadable reply (HTTP {status}): {exc}", host=self.host, status=status) from None
+
+    async def post(self, payload: bytes, *, authenticate: bool = True) -> tuple[int, bytes]:
+        """POST one SOAP payload, answering Digest challenges; returns (status, body)."""
+        async with self._lock:
+            for _ in range(3):
+                headers = {"Content-Type": CONTENT_TYPE}
+                answered_fresh = False
+                digest = self._digest if authenticate else None
+                if digest is not None and digest.challenge is not None:
+                    headers["Authorization"] = digest.authorization("POST", self.path, payload)
+                    answered_fresh, self._fresh_challenge = self._fresh_challenge, False
+                status, resp_headers, body = await self._round_trip(payload, headers)
+                if status != 401 or not authenticate:
+                    return status, body
+                if digest is None:
+                    raise AuthenticationError("the device requires credentials", host=self.host)
+                challenge = resp_headers.get("WWW-Authenticate", "")
+                stale = 'stale="true"' in challenge.replace(" ", "").lower() or "stale=true" in challenge.lower()
+                if "Authorization" in headers and answered_fresh and not stale:
+                    digest.reset()
+                    raise AuthenticationError(
+                        "credentials refused (wrong user or password, or the device is locked out after "
+                        "repeated failures)",
+                        host=self.host,
+                    )
+                try:
+                    digest.handle_challenge(challenge)
+                except DigestError as exc:
+                    raise AuthenticationError(f"unusable challenge: {exc}", host=self.host) from None
+                self._fresh_challenge = True
+            raise AuthenticationError("the device keeps refusing fresh challenges", host=self.host)
+
+    async def _round_trip(self, payload: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        session = self._session_or_new()
+        try:
+            async with session.post(
+                self.url, data=payload, headers=headers, ssl=self._ssl, timeout=self._timeout,
+                allow_redirects=False,
+            ) as resp:
+                length = resp.content_length
+                if length is not None and length > MAX_REPLY_BYTES:
+                    raise BadResponse(f"reply of {length} bytes is too large", host=self.host, status=resp.status)
+                body = bytearray()
+                async for chunk in resp.content.iter_chunked(65536):
+                    body += chunk
+                    if len(body) > MAX_REPLY_BYTES:
+                        raise BadResponse("reply is too large", host=self.host, status=resp.status)
+                return resp.status, dict(resp.headers), bytes(body)
+        except TransportError:
+            raise
+        except aiohttp.ServerFingerprintMismatch:
+            raise ConnectError("TLS certificate does not match the pinned fingerprint", host=self.host) from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise ConnectError(f"TLS certificate rejected: {exc.certificate_error}", host=self.host) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(f"cannot connect to port {self.port}: {exc.strerror or exc}", host=self.host) from None
+        except TimeoutError:
+            raise RequestTimeout(f"no reply within {self._timeout.total:g} s", host=self.host) from None
+        except aiohttp.ClientResponseError as exc:
+            raise BadResponse(f"malformed HTTP reply: {exc.message}", host=self.host) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectError(f"connection failed: {exc}", host=self.host) from None

@@ -1,0 +1,150 @@
+"""The HTTP side of an AMT-compatible WS-MAN endpoint, on aiohttp.web.
+
+Theory of operation: ``POST /wsman`` bodies are capped before they are read.  A request without credentials
+is answered with AMT's HTML 401 and a Digest challenge -- except ``wsmid:Identify``, which AMT answers
+anonymously.  A request with credentials is verified by the endpoint's :class:`DigestVerifier` (shared with
+the redirection listener, so anti-hammering counts both); only then is the body parsed and handed to the
+endpoint's ``dispatch``.  Replies go out chunked with AMT's headers; SOAP faults as HTTP 400 (§2.1).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+from aiohttp import web
+
+from ..proto.digest import AuthResult, DigestVerifier, Reason
+from ..proto.wsman import DecodeError, Envelope, parse_envelope
+from ..proto.wsman import faults as F
+from ..proto.wsman.envelope import Header, Identify
+from ..proto.wsman.messages import reply
+
+MAX_REQUEST_BYTES: Final = 512 * 1024
+"""AMT's own limit is far smaller; MaxEnvelopeSize must be >= 50000, so this leaves ample room."""
+
+SOAP_CONTENT_TYPE: Final = "application/soap+xml; charset=UTF-8"
+LOGIN_FAILED_HTML: Final = (
+    b'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" >\n<html><head>'
+    b'<link rel=stylesheet href=/styles.css>\n<meta http-equiv="Content-Type" content="text/html; '
+    b'charset=utf-8">\n<title>Intel&reg; Active Management Technology</title></head>\n<body>\n'
+    b'<table class=header>\n<tr><td valign=top nowrap>\n<p class=top1>Intel<font class=r><sup>&reg;'
+    b'</sup></font> Active Management Technology\n</td></tr></table>\n<br>\n<h2 class=warn>Log on failed. '
+    b"Incorrect user name or password, or user account temporarily locked.</h2>\n\n<p>\n"
+    b"<form METHOD=\"GET\" action=\"index.htm\"><h2><input type=submit value=\"Try again\">\n</h2></form>\n"
+    b"<p>\n\n</body>\n</html>\n"
+)
+
+
+class WsmanEndpoint(Protocol):
+    """What the HTTP adapter needs from the engine."""
+
+    verifier: DigestVerifier
+    server_header: str
+
+    async def dispatch(self, envelope: Envelope, user: str, peer: str) -> Envelope:
+        """Answer an authenticated request (faults are returned as fault envelopes, not raised)."""
+        ...
+
+    def identify(self, envelope: Envelope) -> Envelope:
+        """Answer an anonymous ``wsmid:Identify``."""
+        ...
+
+    def login_failed(self, result: AuthResult, peer: str) -> None:
+        """Record a failed login (AMT audits 1605 and logs sensor type 6)."""
+        ...
+
+    def fault_reply(self, request: Header, fault: F.WsmanFault) -> Envelope:
+        """A fault reply with the endpoint's own MessageID sequence."""
+        ...
+
+
+def add_wsman_routes(app: web.Application, endpoint: WsmanEndpoint, path: str = "/wsman") -> None:
+    app.router.add_post(path, _handler(endpoint, path))
+
+
+def _peer(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _handler(endpoint: WsmanEndpoint, path: str):  # type: ignore[no-untyped-def]
+    async def handle(request: web.Request) -> web.StreamResponse:
+        peer = _peer(request)
+        if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
+            return await _fault_response(request, endpoint, Header(), F.EncodingLimit(
+                detail=F.detail_uri("MaxEnvelopeSize")), close=True)
+        body = await request.content.read(MAX_REQUEST_BYTES + 1)
+        if len(body) > MAX_REQUEST_BYTES:
+            return await _fault_response(request, endpoint, Header(), F.EncodingLimit(
+                detail=F.detail_uri("MaxEnvelopeSize")), close=True)
+
+        authorization = request.headers.get("Authorization")
+        if authorization is None and b"Identify" in body:
+            try:
+                envelope = parse_envelope(body)
+            except DecodeError:
+                envelope = None
+            if envelope is not None and isinstance(envelope.body, Identify):
+                return await _soap_response(request, endpoint, endpoint.identify(envelope))
+
+        result = endpoint.verifier.verify(
+            request.method, authorization, body, expected_uri=request.raw_path, peer=peer
+        )
+        if not result.ok:
+            if result.counted:
+                endpoint.login_failed(result, peer)
+            return _unauthorized(endpoint, stale=result.reason is Reason.STALE_NONCE)
+        assert result.username is not None
+        try:
+            envelope = parse_envelope(body, max_bytes=MAX_REQUEST_BYTES)
+        except DecodeError as exc:
+            fault: F.WsmanFault = (
+                F.EncodingLimit(str(exc)) if exc.limit else F.SchemaValidationError(detail=str(exc)[:200])
+            )
+            return await _fault_response(request, endpoint, Header(), fault)
+        answer = await endpoint.dispatch(envelope, result.username, peer)
+        return await _soap_response(request, endpoint, answer)
+
+    return handle
+
+
+def _unauthorized(endpoint: WsmanEndpoint, *, stale: bool) -> web.Response:
+    return web.Response(
+        status=401,
+        body=LOGIN_FAILED_HTML,
+        headers={
+            "WWW-Authenticate": endpoint.verifier.challenge(stale=stale),
+            "Content-Type": "text/html",
+            "Server": endpoint.server_header,
+            "Connection": "close",
+        },
+    )
+
+
+async def _fault_response(
+    request: web.Request, endpoint: WsmanEndpoint, header: Header, fault: F.WsmanFault, *, close: bool = False
+) -> web.StreamResponse:
+    return await _soap_response(request, endpoint, endpoint.fault_reply(header, fault), close=close)
+
+
+async def _soap_response(
+    request: web.Request, endpoint: WsmanEndpoint, envelope: Envelope, *, close: bool = False
+) -> web.StreamResponse:
+    fault = envelope.fault
+    response = web.StreamResponse(
+        status=fault.http_status if fault is not None else 200,
+        headers={
+            "Content-Type": SOAP_CONTENT_TYPE,
+            "X-Frame-Options": "DENY",
+            "Server": endpoint.server_header,
+        },
+    )
+    if close:
+        response.force_close()
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(envelope.to_bytes())
+    await response.write_eof()
+    return response
+
+
+__all__ = ["MAX_REQUEST_BYTES", "WsmanEndpoint", "add_wsman_routes", "reply"]
