@@ -9,6 +9,7 @@ endpoint's ``dispatch``.  Replies go out chunked with AMT's headers; SOAP faults
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
 
 from aiohttp import web
@@ -58,16 +59,23 @@ class WsmanEndpoint(Protocol):
         ...
 
 
-def add_wsman_routes(app: web.Application, endpoint: WsmanEndpoint, path: str = "/wsman") -> None:
-    app.router.add_post(path, _handler(endpoint, path))
+EndpointResolver = Callable[[web.Request], "WsmanEndpoint | None"]
+"""Picks the endpoint for a request: one engine, or (fleet mode) the engine owning the local address."""
+
+
+def add_wsman_routes(app: web.Application, resolve: EndpointResolver, path: str = "/wsman") -> None:
+    app.router.add_post(path, _handler(resolve))
 
 
 def _peer(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-def _handler(endpoint: WsmanEndpoint, path: str):  # type: ignore[no-untyped-def]
+def _handler(resolve: EndpointResolver) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
+        endpoint = resolve(request)
+        if endpoint is None:
+            raise web.HTTPNotFound()
         peer = _peer(request)
         if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
             return await _fault_response(request, endpoint, Header(), F.EncodingLimit(

@@ -1,0 +1,114 @@
+"""The Platform protocol: what the engine manages, whether a simulated machine or a QEMU VM.
+
+The engine speaks AMT; a platform only knows machines: it powers them, boots them from a device, reports
+their hardware, and tells the engine what happened (power transitions, boots, watchdog expiry) through
+listeners.  Keeping this seam small (as sushy-tools' systems drivers do) lets ``sim`` and ``qemu`` share
+every AMT service above it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .profile import HardwareProfile
+
+
+class PowerState(enum.IntEnum):
+    """Power states as AMT reports them in CIM_AssociatedPowerManagementService.PowerState (DSP1027)."""
+
+    ON = 2
+    SLEEP_LIGHT = 3
+    SLEEP_DEEP = 4
+    HIBERNATE = 7
+    OFF_SOFT = 8
+    OFF_HARD = 6
+
+
+class PowerAction(enum.IntEnum):
+    """Requested power changes: the RequestPowerStateChange values AMT acts on out of band (§3.3)."""
+
+    ON = 2
+    SLEEP_LIGHT = 3
+    SLEEP_DEEP = 4
+    CYCLE_SOFT = 5
+    OFF_HARD = 6
+    HIBERNATE = 7
+    OFF_SOFT = 8
+    CYCLE_HARD = 9
+    RESET = 10
+    NMI = 11
+    OFF_SOFT_GRACEFUL = 12
+    OFF_HARD_GRACEFUL = 13
+    RESET_GRACEFUL = 14
+    CYCLE_SOFT_GRACEFUL = 15
+    CYCLE_HARD_GRACEFUL = 16
+
+
+class BootDevice(enum.Enum):
+    DEFAULT = "default"
+    PXE = "pxe"
+    HDD = "hdd"
+    CD = "cd"
+    IDER_CD = "ider-cd"
+    IDER_FLOPPY = "ider-floppy"
+    BIOS_SETUP = "bios-setup"
+    DIAGNOSTIC = "diagnostic"
+
+
+@dataclass(frozen=True, slots=True)
+class BootRequest:
+    """What the next boot should do, assembled by the boot service from AMT_BootSettingData and friends."""
+
+    device: BootDevice = BootDevice.DEFAULT
+    use_sol: bool = False
+    bios_pause: bool = False
+    lock_keyboard: bool = False
+    verbosity: int = 0
+
+
+class EventKind(enum.Enum):
+    POWER_ON = "power-on"
+    POWER_OFF = "power-off"
+    RESET = "reset"
+    SLEEP = "sleep"
+    HIBERNATE = "hibernate"
+    BOOT = "boot"
+    BOOT_FAILED = "boot-failed"
+    WATCHDOG = "watchdog"
+    CRASH = "crash"
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformEvent:
+    kind: EventKind
+    detail: str = ""
+    data: dict[str, object] = field(default_factory=dict)
+
+
+Listener = Callable[[PlatformEvent], None]
+
+
+class Platform(Protocol):
+    """A managed machine."""
+
+    profile: HardwareProfile
+
+    @property
+    def power_state(self) -> PowerState: ...
+
+    async def request_power(self, action: PowerAction) -> bool:
+        """Carry out a power action; False when the machine cannot do it from its current state."""
+        ...
+
+    def set_next_boot(self, request: BootRequest) -> None:
+        """Remember how the next boot (one only) should go."""
+        ...
+
+    def add_listener(self, listener: Listener) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

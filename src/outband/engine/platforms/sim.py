@@ -1,0 +1,110 @@
+"""``sim``: a pure-Python machine, the engine's default platform.
+
+Theory of operation: the machine is a power state machine whose transitions are the table ``_TRANSITIONS``:
+(current state, requested action) -> (new state, events).  A pair missing from the table is an action the
+machine cannot take from that state (e.g. sleep while off), which AMT reports as a failed request.  Powering
+on (or resetting) runs a boot: the one-shot boot request chosen through AMT's boot services is consumed, and
+the machine reports what it booted from.  Events go to listeners (the engine's event and audit logs).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .base import BootDevice, BootRequest, EventKind, Listener, PlatformEvent, PowerAction, PowerState
+from .profile import HardwareProfile
+
+P = PowerState
+A = PowerAction
+E = EventKind
+
+_OFF_STATES: Final = (P.OFF_SOFT, P.OFF_HARD, P.HIBERNATE)
+_ASLEEP: Final = (P.SLEEP_LIGHT, P.SLEEP_DEEP)
+
+# (state, action) -> (new state, events in order).  BOOT is added by _boot() whenever the machine comes up.
+_TRANSITIONS: Final[dict[tuple[PowerState, PowerAction], tuple[PowerState, tuple[EventKind, ...]]]] = {}
+for _off in _OFF_STATES:
+    _TRANSITIONS[(_off, A.ON)] = (P.ON, (E.POWER_ON,))
+for _sleep in _ASLEEP:
+    _TRANSITIONS[(_sleep, A.ON)] = (P.ON, (E.POWER_ON,))
+    _TRANSITIONS[(_sleep, A.OFF_HARD)] = (P.OFF_SOFT, (E.POWER_OFF,))
+    _TRANSITIONS[(_sleep, A.OFF_SOFT)] = (P.OFF_SOFT, (E.POWER_OFF,))
+for _act in (A.OFF_HARD, A.OFF_SOFT, A.OFF_SOFT_GRACEFUL, A.OFF_HARD_GRACEFUL):
+    _TRANSITIONS[(P.ON, _act)] = (P.OFF_SOFT, (E.POWER_OFF,))
+for _act in (A.CYCLE_SOFT, A.CYCLE_HARD, A.CYCLE_SOFT_GRACEFUL, A.CYCLE_HARD_GRACEFUL):
+    _TRANSITIONS[(P.ON, _act)] = (P.ON, (E.POWER_OFF, E.POWER_ON))
+    for _off in _OFF_STATES:
+        _TRANSITIONS[(_off, _act)] = (P.ON, (E.POWER_ON,))
+for _act in (A.RESET, A.RESET_GRACEFUL):
+    _TRANSITIONS[(P.ON, _act)] = (P.ON, (E.RESET,))
+_TRANSITIONS[(P.ON, A.SLEEP_LIGHT)] = (P.SLEEP_LIGHT, (E.SLEEP,))
+_TRANSITIONS[(P.ON, A.SLEEP_DEEP)] = (P.SLEEP_DEEP, (E.SLEEP,))
+_TRANSITIONS[(P.ON, A.HIBERNATE)] = (P.HIBERNATE, (E.HIBERNATE,))
+_TRANSITIONS[(P.ON, A.NMI)] = (P.ON, (E.CRASH,))
+
+_BOOTS_AFTER: Final = frozenset({E.POWER_ON, E.RESET})
+
+_BOOT_TARGETS: Final = {
+    BootDevice.DEFAULT: "hard disk",
+    BootDevice.HDD: "hard disk",
+    BootDevice.PXE: "network (PXE)",
+    BootDevice.CD: "CD/DVD",
+    BootDevice.IDER_CD: "IDE-R CD-ROM",
+    BootDevice.IDER_FLOPPY: "IDE-R floppy",
+    BootDevice.BIOS_SETUP: "BIOS setup",
+    BootDevice.DIAGNOSTIC: "diagnostics",
+}
+
+
+class SimMachine:
+    """A simulated PC.  ``power_state`` starts as given (a freshly plugged-in PC is soft-off)."""
+
+    def __init__(self, profile: HardwareProfile | None = None, *, power_state: PowerState = P.OFF_SOFT) -> None:
+        self.profile = profile or HardwareProfile()
+        self._state = power_state
+        self._next_boot = BootRequest()
+        self._listeners: list[Listener] = []
+        self.last_boot: BootRequest | None = None
+        self.boot_count = 0
+
+    @property
+    def power_state(self) -> PowerState:
+        return self._state
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def set_next_boot(self, request: BootRequest) -> None:
+        self._next_boot = request
+
+    @property
+    def next_boot(self) -> BootRequest:
+        return self._next_boot
+
+    async def request_power(self, action: PowerAction) -> bool:
+        transition = _TRANSITIONS.get((self._state, action))
+        if transition is None:
+            return False
+        self._state, events = transition
+        for kind in events:
+            self._emit(PlatformEvent(kind))
+            if kind in _BOOTS_AFTER:
+                self._boot()
+        return True
+
+    def _boot(self) -> None:
+        request, self._next_boot = self._next_boot, BootRequest()
+        self.last_boot = request
+        self.boot_count += 1
+        self._emit(PlatformEvent(E.BOOT, f"booting from {_BOOT_TARGETS[request.device]}",
+                                 {"device": request.device.value, "sol": request.use_sol}))
+
+    def _emit(self, event: PlatformEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None

@@ -1,0 +1,99 @@
+"""Running engines: listeners on 16992 (HTTP) and 16993 (TLS) for one engine or a fleet in one process.
+
+Each engine listens on its own address with the standard ports (AMT tools assume them).  A fleet gives
+engine *i* the address ``fleet_base + i`` on the loopback network; all share one aiohttp application, one
+state database and one event loop.  Listening sockets are created directly (no aiohttp site objects per
+address) to keep the cost per engine down to its file descriptors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import socket
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .core import Engine
+from .http import make_app
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    http: int = 16992
+    tls: int | None = 16993
+
+
+class EngineServer:
+    """Serves engines keyed by their listening address."""
+
+    def __init__(self, engines: Mapping[str, Engine], ports: Ports, tls: ssl.SSLContext | None = None) -> None:
+        self.engines = dict(engines)
+        self.ports = ports
+        self.tls = tls
+        self._runner: web.AppRunner | None = None
+        self._servers: list[asyncio.AbstractServer] = []
+        self._bound: dict[tuple[str, bool], int] = {}
+
+    async def start(self) -> None:
+        raise_fd_limit(len(self.engines) * 4 + 256)
+        for engine in self.engines.values():
+            await engine.start()
+        self._runner = web.AppRunner(make_app(self.engines), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        server = self._runner.server
+        assert server is not None
+        loop = asyncio.get_running_loop()
+        listeners: list[tuple[int, ssl.SSLContext | None]] = [(self.ports.http, None)]
+        if self.ports.tls is not None and self.tls is not None:
+            listeners.append((self.ports.tls, self.tls))
+        for address in self.engines:
+            for port, context in listeners:
+                sock = _listen(address, port)
+                self._bound[(address, context is not None)] = int(sock.getsockname()[1])
+                self._servers.append(await loop.create_server(server, sock=sock, ssl=context))
+
+    def bound_port(self, address: str | None = None, *, tls: bool = False) -> int:
+        """The port actually bound for an engine's address (tests ask for port 0)."""
+        address = address or next(iter(self.engines))
+        return self._bound[(address, tls)]
+
+    async def stop(self) -> None:
+        for srv in self._servers:
+            srv.close()
+        for srv in self._servers:
+            with contextlib.suppress(Exception):
+                await srv.wait_closed()
+        self._servers.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for engine in self.engines.values():
+            await engine.stop()
+
+
+def _listen(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {address}:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Fleet mode needs several descriptors per engine; raise the soft limit as far as the hard one allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
