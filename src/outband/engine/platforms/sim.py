@@ -9,6 +9,7 @@ the machine reports what it booted from.  Events go to listeners (the engine's e
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Final
 
 from .base import BootDevice, BootRequest, EventKind, Listener, PlatformEvent, PowerAction, PowerState
@@ -66,6 +67,9 @@ class SimMachine:
         self._listeners: list[Listener] = []
         self.last_boot: BootRequest | None = None
         self.boot_count = 0
+        self.screen_messages: deque[str] = deque(maxlen=50)
+        """What the machine showed its user (consent codes...); the console of the redirection issue
+        will render these on the simulated screen and serial port."""
 
     @property
     def power_state(self) -> PowerState:
@@ -98,6 +102,9 @@ class SimMachine:
         self.boot_count += 1
         self._emit(PlatformEvent(E.BOOT, f"booting from {_BOOT_TARGETS[request.device]}",
                                  {"device": request.device.value, "sol": request.use_sol}))
+
+    def notify_user(self, text: str) -> None:
+        self.screen_messages.append(text)
 
     def _emit(self, event: PlatformEvent) -> None:
         for listener in list(self._listeners):

@@ -3,6 +3,26 @@
 from __future__ import annotations
 
 from ..registry import Service
-from . import general as general
+from . import (
+    alarms,
+    authorization,
+    boot,
+    general,
+    inventory,
+    logs,
+    network,
+    optin,
+    power,
+    provisioning,
+    redirection,
+    timesync,
+    watchdog,
+)
 
-SERVICES: tuple[Service, ...] = (general.service,)
+SERVICES: tuple[Service, ...] = tuple(
+    module.service
+    for module in (
+        general, power, boot, alarms, timesync, inventory, network, logs, authorization, optin, redirection,
+        watchdog, provisioning,
+    )
+)
