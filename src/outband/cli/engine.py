@@ -1,0 +1,94 @@
+"""``outband engine``: run an AMT-compatible management engine (or a fleet of them) on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..engine.core import DEFAULT_AMT_VERSION
+from ..engine.launcher import LaunchOptions, launch
+
+EPILOG = """\
+Examples:
+
+  outband engine                                  # one simulated PC on 127.0.0.1:16992/16993
+
+  AMT_PASSWORD='Sup3r!pass' outband engine --state-dir /var/lib/outband
+
+  outband engine --fleet 100 --fleet-base 127.1.0.1   # 100 PCs on 127.1.0.1 .. 127.1.0.100
+
+Then manage it like any Intel AMT device, e.g. `outband wsman get 127.0.0.1 AMT_GeneralSettings`,
+amtctrl, wsl or MeshCommander (user admin).
+"""
+
+
+def engine_command(
+    platform: Annotated[str, typer.Option(help="What the engine manages: sim (a simulated PC).")] = "sim",
+    host: Annotated[str, typer.Option(help="Address to listen on (single engine).")] = "127.0.0.1",
+    http_port: Annotated[int, typer.Option(help="WS-MAN over HTTP.")] = 16992,
+    tls_port: Annotated[int, typer.Option(help="WS-MAN over TLS; 0 disables TLS.")] = 16993,
+    state_dir: Annotated[Path, typer.Option(help="Where settings, logs, accounts and the TLS key live.")] = Path(
+        "outband-engine"
+    ),
+    admin_password: Annotated[
+        str | None,
+        typer.Option(envvar="AMT_PASSWORD", help="Admin password (or AMT_PASSWORD). Without it, a stored one is "
+                     "kept, or a strong one is generated and printed once."),
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate for TLS (default: generated).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    amt_version: Annotated[str, typer.Option(help="Firmware version to report (x.y.z.build).")] = DEFAULT_AMT_VERSION,
+    profile: Annotated[Path | None, typer.Option(help="Hardware profile (TOML or JSON).")] = None,
+    fleet: Annotated[int, typer.Option(help="Run N engines, each on its own loopback address.")] = 0,
+    fleet_base: Annotated[str, typer.Option(help="First address of the fleet.")] = "127.1.0.1",
+) -> None:
+    """Run an AMT-compatible management engine: WS-MAN on 16992/16993 with HTTP Digest, like Intel AMT."""
+    console = Console(stderr=True)
+    if platform != "sim":
+        console.print(f"[red]error:[/red] platform {platform!r} is not available (choose: sim)")
+        raise typer.Exit(2)
+    if (tls_cert is None) != (tls_key is None):
+        console.print("[red]error:[/red] --tls-cert and --tls-key go together")
+        raise typer.Exit(2)
+    opts = LaunchOptions(
+        host=host, http_port=http_port, tls_port=tls_port or None, state_dir=state_dir,
+        admin_password=admin_password, tls_cert=tls_cert, tls_key=tls_key, amt_version=amt_version,
+        profile=profile, fleet=fleet, fleet_base=fleet_base,
+    )
+    try:
+        asyncio.run(_serve(opts, console))
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+async def _serve(opts: LaunchOptions, console: Console) -> None:
+    launched = await launch(opts)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    first, last = launched.addresses[0], launched.addresses[-1]
+    where = first if len(launched.addresses) == 1 else f"{first} .. {last} ({len(launched.addresses)} engines)"
+    console.print(f"outband engine: {where}, WS-MAN http://{first}:{opts.http_port}/wsman"
+                  + (f", TLS port {opts.tls_port}" if opts.tls_port else ""))
+    if launched.tls_fingerprint:
+        console.print(f"  TLS certificate SHA-256: {launched.tls_fingerprint}")
+    engine = next(iter(launched.engines.values()))
+    console.print(f"  Digest realm: {engine.realm}   state: {opts.state_dir.resolve()}")
+    if launched.generated_password is not None:
+        console.print("  [bold]admin password (shown once, keep it):[/bold] " + launched.generated_password)
+        console.print("  (set AMT_PASSWORD or --admin-password to choose it yourself)")
+    try:
+        await stop.wait()
+    finally:
+        console.print("outband engine: stopping")
+        await launched.server.stop()
+        launched.database.close()
