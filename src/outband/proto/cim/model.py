@@ -17,7 +17,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Union
+from typing import Any, Final, Union, cast
 
 from lxml import etree
 
@@ -367,11 +367,26 @@ def _coerce_for(definition: Prop, value: Any) -> Value:
             return CimDateTime.of(value)
         if isinstance(value, dt.timedelta):
             return CimDateTime.interval(value)
+    if isinstance(value, XmlFragment):
+        return value  # verbatim XML is the caller's responsibility
+    accepted = _ACCEPTED.get(t, ())
     if t is CimType.BASE64 and isinstance(value, bytearray | memoryview):
         return bytes(value)
-    if isinstance(value, str | int | bool | float | bytes | CimDateTime | EndpointReference | CimObject | XmlFragment):
-        return value
-    raise TypeError(f"cannot store {type(value).__name__} in {definition.name}")
+    if isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted):
+        return cast(Value, value)
+    raise TypeError(f"{definition.name} is {t.value}, not {type(value).__name__}")
+
+
+_ACCEPTED: Final[dict[CimType, tuple[type, ...]]] = {
+    CimType.STRING: (str,),
+    CimType.BOOLEAN: (bool,),
+    CimType.REAL32: (float, int),
+    CimType.REAL64: (float, int),
+    CimType.DATETIME: (CimDateTime,),
+    CimType.BASE64: (bytes,),
+    CimType.REFERENCE: (EndpointReference,),
+    CimType.INSTANCE: (CimObject,),
+}
 
 
 def _typed_text(definition: Prop | None, text: str) -> Value:
@@ -429,7 +444,8 @@ def decode_value(el: etree._Element, definition: Prop | None = None) -> Value:
     if first is None:
         if is_nil(el):
             return None
-        return _typed_text(definition, (el.text or "").strip())
+        # Leaf text is kept exactly (an SMBIOS PartNumber may end in a blank AMT really sends).
+        return _typed_text(definition, el.text or "")
     if is_epr_element(el):
         try:
             return parse_epr(el)
