@@ -20,8 +20,9 @@ from outband.aio.errors import AuthenticationError, ConnectError
 from outband.aio.tls import fingerprint_of
 from outband.aio.wsman_client import WsmanTransport
 from outband.client import AmtClient
-from outband.engine.core import Engine, EngineConfig, all_services
+from outband.engine.core import Engine, EngineConfig
 from outband.engine.registry import Context, Service
+from outband.engine.services import general
 from outband.proto.cim.model import CimObject
 from outband.proto.digest import DigestVerifier
 from outband.proto.wsman import EndpointReference, Envelope, ObjectAndEPR, resource_uri
@@ -52,13 +53,13 @@ def widget_service() -> Service:
 
     @service.delete(WIDGET)
     async def delete(ctx: Context, target: CimObject) -> None:
-        del widgets[target["InstanceID"]]  # type: ignore[index]
+        del widgets[str(target["InstanceID"])]
 
     @service.method(WIDGET, "Bump", realm=None)
     async def bump(ctx: Context, target: CimObject | None, message: CimObject) -> CimObject:
         assert target is not None
-        widget = widgets[target["InstanceID"]]  # type: ignore[index]
-        widget["Count"] = str(int(widget["Count"]) + int(message.get("By", "1")))  # type: ignore[arg-type]
+        widget = widgets[str(target["InstanceID"])]
+        widget["Count"] = str(int(str(widget["Count"])) + int(message.get("By", "1")))
         out = CimObject("Bump_OUTPUT", resource_uri(WIDGET))
         out["Count"] = widget["Count"]
         out["ReturnValue"] = "0"
@@ -69,7 +70,7 @@ def widget_service() -> Service:
 
 @pytest.fixture
 async def env() -> AsyncIterator[RunningEngine]:
-    async with running_engine(config=EngineConfig(services=(*all_services(), widget_service()))) as running:
+    async with running_engine(config=EngineConfig(services=(general.service, widget_service()))) as running:
         yield running
 
 
@@ -101,7 +102,7 @@ async def _on_end(session: object, ctx: SimpleNamespace, params: aiohttp.TraceRe
 @pytest.fixture
 async def tapped(env: RunningEngine) -> AsyncIterator[tuple[AmtClient, Wire]]:
     wire = Wire()
-    trace = aiohttp.TraceConfig(trace_config_ctx_factory=lambda trace_request_ctx: SimpleNamespace(
+    trace = aiohttp.TraceConfig(trace_config_ctx_factory=lambda trace_request_ctx: SimpleNamespace(  # type: ignore[arg-type]
         trace_request_ctx=wire))
     trace.on_request_start.append(_on_start)
     trace.on_request_end.append(_on_end)

@@ -27,7 +27,7 @@ from outband.proto.wsman import (
 )
 from outband.proto.wsman import faults as F
 from outband.proto.wsman import messages as msg
-from outband.proto.wsman.envelope import Body, Pull
+from outband.proto.wsman.envelope import Body, Item, Pull
 from outband.proto.wsman.namespaces import ENUMERATE_EPR, Action
 
 Script = Callable[[Envelope], Awaitable[Envelope]]
@@ -56,9 +56,9 @@ def software(name: str) -> CimObject:
     return CimObject.new("CIM_SoftwareIdentity", InstanceID=name, VersionString="16.1.30")
 
 
-def client_with(script: Script, **kwargs: int) -> tuple[AmtClient, ScriptedTransport]:
+def client_with(script: Script, *, max_pulls: int = 100, max_items: int = 1000) -> tuple[AmtClient, ScriptedTransport]:
     transport = ScriptedTransport(script)
-    return AmtClient("device.test", transport=transport, **kwargs), transport
+    return AmtClient("device.test", transport=transport, max_pulls=max_pulls, max_items=max_items), transport
 
 
 def enumeration(pages: Callable[[int, Pull], PullResponse]) -> Script:
@@ -203,7 +203,7 @@ async def test_looping_device_is_cut_off_and_released() -> None:
 
 
 async def test_item_flood_is_cut_off_and_released() -> None:
-    flood = [software(str(i)) for i in range(40)]
+    flood: list[Item] = [software(str(i)) for i in range(40)]
     client, transport = client_with(enumeration(lambda n, pull: PullResponse(flood, "ctx-0")), max_items=100)
     with pytest.raises(BadResponse, match="100 items"):
         await client.enumerate("CIM_SoftwareIdentity")
@@ -259,7 +259,7 @@ async def test_items_of_the_wrong_kind_are_refused() -> None:
     with pytest.raises(BadResponse, match="expected EndpointReference"):
         await client.enumerate("CIM_SoftwareIdentity", mode=ENUMERATE_EPR)
     with pytest.raises(ValueError, match="mode"):
-        await client.enumerate("CIM_SoftwareIdentity", mode="EnumerateEverything")  # type: ignore[call-overload]
+        await client.enumerate("CIM_SoftwareIdentity", mode="EnumerateEverything")
 
 
 def test_connection_arguments_and_a_transport_do_not_mix() -> None:

@@ -1,8 +1,11 @@
-"""The ``outband`` command."""
+"""The ``outband`` command: one sub-command group per area (``outband wsman ...``)."""
 
 import typer
 
+from . import wsman
+
 app = typer.Typer(no_args_is_help=True, help="Out-of-band management with Intel AMT's protocols.")
+app.add_typer(wsman.app, name="wsman")
 
 
 def main() -> None:

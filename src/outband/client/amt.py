@@ -228,6 +228,12 @@ class AmtClient:
     ) -> list[ObjectAndEPR]:
         ...
 
+    @overload
+    async def enumerate(
+        self, cls: str, *, mode: str | None = None, max_elements: int | None = None
+    ) -> list[CimObject] | list[EndpointReference] | list[ObjectAndEPR]:
+        ...
+
     async def enumerate(
         self, cls: str, *, mode: str | None = None, max_elements: int | None = None
     ) -> list[CimObject] | list[EndpointReference] | list[ObjectAndEPR]:
