@@ -1,14 +1,17 @@
 """Hardware profiles: what a machine is made of, loadable from TOML or JSON so a fleet can be varied.
 
-A profile describes a model of PC (BIOS, board, chassis, CPUs, memory, disks, NICs).  :meth:`instantiate`
-derives one machine from it: serial numbers, MAC addresses and the system UUID are made unique per machine
-from a seed, so a fleet of 10,000 engines built from one profile still has 10,000 distinct identities.
+A profile describes a model of PC (BIOS, board, chassis, CPUs, memory, disks, NICs, an optional battery).
+:meth:`instantiate` derives one machine from it: serial numbers, MAC addresses, DHCP leases and the system UUID
+are made unique per machine from a seed, so a fleet of 10,000 engines built from one profile still has 10,000
+distinct identities.  Values are what SMBIOS and the disks report, in the units AMT's inventory classes use
+(AMT-PROTOCOLS.md §3.3), so the inventory service copies them without conversion.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 import json
 import tomllib
 import uuid
@@ -45,6 +48,7 @@ class Chassis:
 @dataclass(frozen=True, slots=True)
 class Cpu:
     brand: str = "Intel(R) Core(TM) i7-9850H CPU @ 2.60GHz"
+    manufacturer: str = "Intel(R) Corporation"
     family: int = 198
     max_speed_mhz: int = 8300
     current_speed_mhz: int = 2600
@@ -64,20 +68,48 @@ class MemoryModule:
     manufacturer: str = "859B"
     part_number: str = "CT16G4SFRA266.M16FRS"
     serial: str = "E0DCF8B5"
+    asset_tag: str = "9876543210"
+    """SMBIOS asset tag; boards commonly ship the placeholder ``9876543210`` on every module."""
 
 
 @dataclass(frozen=True, slots=True)
 class Disk:
     model: str = "Samsung SSD 970 EVO Plus 1TB"
-    size_kb: int = 976762584
+    size_kb: int = 1000204886
+    """Capacity in kilobytes of 1000 bytes, as CIM_MediaAccessDevice.MaxMediaSize reports it (a "1 TB" disk
+    has 1,000,204,886,016 bytes; the captures' 500107862 is a 500 GB disk)."""
     serial: str = "S4EWNF0M123456"
 
 
 @dataclass(frozen=True, slots=True)
 class Nic:
+    """A network interface and what its network gives it.
+
+    The address fields are the host's IPv4 configuration on that link (from the LAN's DHCP server, or the OS's
+    static settings): AMT shares them in DHCP and IP-sync modes.  Empty means the link has none.
+    """
+
     mac: str = "a4-ae-12-00-00-01"
     link_up: bool = True
     wireless: bool = False
+    ipv4: str = "192.168.0.24"
+    subnet_mask: str = "255.255.255.0"
+    gateway: str = "192.168.0.1"
+    dns: tuple[str, ...] = ("192.168.0.1",)
+
+
+@dataclass(frozen=True, slots=True)
+class Battery:
+    """A laptop battery (desktops have none, and AMT then has no CIM_Battery instance)."""
+
+    device_id: str = "Battery 0"
+    manufacturer: str = "SMP"
+    serial: str = "0412"
+    chemistry: int = 6
+    """DMTF CIM_Battery.Chemistry: 3 lead acid, 4 NiCd, 5 NiMH, 6 lithium-ion, 7 zinc air, 8 lithium polymer."""
+    design_capacity_mwh: int = 57000
+    design_voltage_mv: int = 11550
+    manufacture_date: str = "2020-06-15T00:00:00Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +129,7 @@ class HardwareProfile:
     )
     disks: tuple[Disk, ...] = (Disk(),)
     nics: tuple[Nic, ...] = (Nic(),)
+    battery: Battery | None = None
 
     @classmethod
     def load(cls, path: Path) -> HardwareProfile:
@@ -117,7 +150,11 @@ class HardwareProfile:
         digest = hashlib.sha256(f"{self.name}/{seed}".encode()).digest()
         tag = digest[:4].hex().upper()
         macs = tuple(
-            dataclasses.replace(nic, mac="-".join(f"{b:02x}" for b in (0xA4, 0xAE, 0x12, digest[4], digest[5], i)))
+            dataclasses.replace(
+                nic,
+                mac="-".join(f"{b:02x}" for b in (0xA4, 0xAE, 0x12, digest[4], digest[5], i)),
+                ipv4=_host_in_subnet(nic, int.from_bytes(digest[6:8], "big") + i),
+            )
             for i, nic in enumerate(self.nics)
         )
         return dataclasses.replace(
@@ -132,8 +169,20 @@ class HardwareProfile:
         )
 
 
+def _host_in_subnet(nic: Nic, n: int) -> str:
+    """Another host address in ``nic``'s subnet (keeping its gateway and the network/broadcast addresses free)."""
+    if not nic.ipv4:
+        return ""
+    network = ipaddress.IPv4Network(f"{nic.ipv4}/{nic.subnet_mask}", strict=False)
+    taken = {a for a in (nic.gateway,) if a}
+    hosts = [h for h in (network.network_address + k for k in range(2, min(network.num_addresses - 1, 256)))
+             if str(h) not in taken]
+    return str(hosts[n % len(hosts)]) if hosts else nic.ipv4
+
+
 _NESTED: dict[str, type] = {
     "bios": Bios, "board": Board, "chassis": Chassis, "cpus": Cpu, "memory": MemoryModule, "disks": Disk, "nics": Nic,
+    "battery": Battery,
 }
 
 
@@ -150,5 +199,5 @@ def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
         elif nested is not None and isinstance(value, dict):
             kwargs[key] = _build(nested, value, f"{where}.{key}")
         else:
-            kwargs[key] = value
+            kwargs[key] = tuple(value) if isinstance(value, list) else value  # frozen profiles hold tuples
     return cls(**kwargs)
