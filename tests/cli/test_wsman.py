@@ -9,14 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner, Result
 
+from outband.aio.tls import fingerprint_of
 from outband.cli.main import app
+from outband.cli.wsman import Device
 from outband.client import AmtClient
 from outband.engine.core import Engine, EngineConfig
 from outband.engine.registry import Context, Service
@@ -177,6 +182,10 @@ async def test_enumerate_objects_and_references(env: RunningEngine) -> None:
     assert {"InstanceID": "AMT"} in [r["selectors"] for r in json.loads(refs.stdout)]
     table = await device(env, "enumerate", "CIM_SoftwareIdentity", "--mode", "epr")
     assert "CIM_SoftwareIdentity?InstanceID=AMT" in table.stdout
+    both = await device(env, "enumerate", "CIM_SoftwareIdentity", "--mode", "obj-epr")
+    assert both.exit_code == 0, both.output
+    assert "reference: CIM_SoftwareIdentity?InstanceID=AMT" in both.stdout
+    assert "VersionString" in both.stdout
 
 
 async def test_put_types_values_through_the_catalog(env: RunningEngine) -> None:
@@ -257,3 +266,34 @@ def test_bad_class_and_fingerprint_are_usage_errors() -> None:
     bad_pin = cli("wsman", "get", "127.0.0.1", "AMT_GeneralSettings", "-p", "x", "--fingerprint", "zz")
     assert bad_pin.exit_code == 2
     assert "fingerprint" in bad_pin.stderr
+
+
+async def test_password_is_asked_for_on_a_terminal(env: RunningEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, bool]] = []
+
+    def prompt(text: str, *, hide_input: bool) -> str:
+        asked.append((text, hide_input))
+        return env.password
+
+    monkeypatch.setattr(sys, "stdin", SimpleNamespace(isatty=lambda: True))
+    monkeypatch.setattr(typer, "prompt", prompt)
+    target = Device(env.host, "admin", None, env.port, tls=False, fingerprint=None, insecure=False, timeout=10.0,
+                    json=False)
+    async with target.client() as client:
+        assert (await client.get("AMT_GeneralSettings"))["DigestRealm"] == env.engine.realm
+    assert asked == [(f"Password for admin@{env.host}", True)]
+
+
+async def test_tls_pinned_insecure_and_refused(tmp_path: Path) -> None:
+    async with running_engine(tls_dir=tmp_path) as tls_env:
+        base = ["wsman", "get", tls_env.host, "AMT_GeneralSettings", "--port", str(tls_env.tls_port), "--json"]
+        secret = {"AMT_PASSWORD": tls_env.password}
+        pinned = await asyncio.to_thread(cli, *base, "--fingerprint", fingerprint_of(tmp_path / "cert.pem"),
+                                         env=secret)
+        assert pinned.exit_code == 0, pinned.output
+        assert json.loads(pinned.stdout)["properties"]["DigestRealm"] == tls_env.engine.realm
+        insecure = await asyncio.to_thread(cli, *base, "--insecure", env=secret)
+        assert insecure.exit_code == 0, insecure.output
+        verified = await asyncio.to_thread(cli, *base, "--tls", env=secret)
+        assert verified.exit_code == 1
+        assert "certificate" in verified.stderr

@@ -193,8 +193,9 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def object_table(obj: CimObject, title: str | None = None, caption: str | None = None) -> Table:
-    table = Table(title=title or obj.element, caption=caption, title_justify="left")
+def object_table(obj: CimObject, title: str | None = None) -> Table:
+    heading = title or obj.element
+    table = Table(title=Text(heading), title_justify="left", min_width=len(heading))
     table.add_column("Property", style="bold", no_wrap=True)
     table.add_column("Value", overflow="fold")
     for name in obj.names():
@@ -221,8 +222,10 @@ def show_items(items: Sequence[Item]) -> None:
         out.print(table)
     objects = [i for i in items if not isinstance(i, EndpointReference)]
     for n, item in enumerate(objects, 1):
-        obj, caption = (item.obj, format_epr(item.epr)) if isinstance(item, ObjectAndEPR) else (item, None)
-        out.print(object_table(obj, f"{obj.element} ({n}/{len(objects)})", caption))
+        obj = item.obj if isinstance(item, ObjectAndEPR) else item
+        out.print(object_table(obj, f"{obj.element} ({n}/{len(objects)})"))
+        if isinstance(item, ObjectAndEPR):
+            out.print(Text(f"reference: {format_epr(item.epr)}"), soft_wrap=True)
     if not items:
         out.print("no instances")
 
@@ -238,7 +241,7 @@ def identify_json(identity: IdentifyResponse) -> dict[str, Any]:
 
 
 def show_pairs(title: str, pairs: dict[str, Any]) -> None:
-    table = Table(title=title, title_justify="left", show_header=False)
+    table = Table(title=Text(title), title_justify="left", show_header=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in pairs.items():
