@@ -82,6 +82,10 @@ app = typer.Typer(
 # ---------------------------------------------------------------------------------------------- connection
 
 
+class MissingPassword(Exception):
+    """Neither -p nor AMT_PASSWORD, and no terminal to ask on."""
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
     """Where and how to reach a device, as the command line said."""
@@ -112,29 +116,23 @@ class Device:
             raise CliValueError(str(exc)) from None
 
 
-class MissingPassword(Exception):
-    pass
-
-
-def _option(*names: str, **kwargs: Any) -> Any:
-    return typer.Option(*names, show_default=kwargs.pop("show_default", True), **kwargs)
-
-
 _DEVICE_PARAMETERS = (
     ("host", str, inspect.Parameter.empty, typer.Argument(
         metavar="HOST", show_default=False, help="Device address (name, IPv4 or IPv6).")),
-    ("user", str, "admin", _option("-u", "--user", help="Digest user name.")),
-    ("password", str | None, None, _option(
+    ("user", str, "admin", typer.Option("-u", "--user", help="Digest user name.")),
+    ("password", str | None, None, typer.Option(
         "-p", "--password", envvar="AMT_PASSWORD", show_default=False,
         help="Digest password (prefer the AMT_PASSWORD variable: command lines are visible to other users).")),
-    ("port", int | None, None, _option("--port", show_default=False, help="Port (default 16992, or 16993 with TLS).")),
-    ("tls", bool, False, _option("--tls", help="Use TLS (port 16993).")),
-    ("fingerprint", str | None, None, _option(
+    ("port", int | None, None, typer.Option(
+        "--port", show_default=False, help="Port (default 16992, or 16993 with TLS).")),
+    ("tls", bool, False, typer.Option("--tls", help="Use TLS (port 16993).")),
+    ("fingerprint", str | None, None, typer.Option(
         "--fingerprint", show_default=False,
         help="Trust the device's certificate by its SHA-256 fingerprint (implies --tls).")),
-    ("insecure", bool, False, _option("--insecure", help="TLS without verifying the certificate (implies --tls).")),
-    ("timeout", float, 60.0, _option("--timeout", help="Seconds to wait for each reply.")),
-    ("json", bool, False, _option("--json", help="Print JSON instead of tables.")),
+    ("insecure", bool, False, typer.Option(
+        "--insecure", help="TLS without verifying the certificate (implies --tls).")),
+    ("timeout", float, 60.0, typer.Option("--timeout", help="Seconds to wait for each reply.")),
+    ("json", bool, False, typer.Option("--json", help="Print JSON instead of tables.")),
 )
 
 
