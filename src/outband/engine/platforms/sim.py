@@ -5,6 +5,9 @@ Theory of operation: the machine is a power state machine whose transitions are 
 machine cannot take from that state (e.g. sleep while off), which AMT reports as a failed request.  Powering
 on (or resetting) runs a boot: the one-shot boot request chosen through AMT's boot services is consumed, and
 the machine reports what it booted from.  Events go to listeners (the engine's event and audit logs).
+
+The simulated OS can enter its own power-saving mode (modern standby: the display is off, the machine stays in
+S0), which AMT asks for with IPS_PowerManagementService; any power transition leaves it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ for _sleep in _ASLEEP:
     _TRANSITIONS[(_sleep, A.ON)] = (P.ON, (E.POWER_ON,))
     _TRANSITIONS[(_sleep, A.OFF_HARD)] = (P.OFF_SOFT, (E.POWER_OFF,))
     _TRANSITIONS[(_sleep, A.OFF_SOFT)] = (P.OFF_SOFT, (E.POWER_OFF,))
+    _TRANSITIONS[(_sleep, A.CYCLE_SOFT)] = (P.ON, (E.POWER_OFF, E.POWER_ON))
 for _act in (A.OFF_HARD, A.OFF_SOFT, A.OFF_SOFT_GRACEFUL, A.OFF_HARD_GRACEFUL):
     _TRANSITIONS[(P.ON, _act)] = (P.OFF_SOFT, (E.POWER_OFF,))
 for _act in (A.CYCLE_SOFT, A.CYCLE_HARD, A.CYCLE_SOFT_GRACEFUL, A.CYCLE_HARD_GRACEFUL):
@@ -65,6 +69,7 @@ class SimMachine:
         self._state = power_state
         self._next_boot = BootRequest()
         self._listeners: list[Listener] = []
+        self._os_power_saving = False
         self.last_boot: BootRequest | None = None
         self.boot_count = 0
         self.screen_messages: deque[str] = deque(maxlen=50)
@@ -74,6 +79,22 @@ class SimMachine:
     @property
     def power_state(self) -> PowerState:
         return self._state
+
+    def available_actions(self) -> frozenset[PowerAction]:
+        """The power actions the machine can take from its current state."""
+        return frozenset(action for state, action in _TRANSITIONS if state is self._state)
+
+    @property
+    def os_power_saving(self) -> bool:
+        """Whether the running OS has put itself in its power-saving mode (always False unless on)."""
+        return self._os_power_saving
+
+    def set_os_power_saving(self, saving: bool) -> bool:
+        """Ask the OS to enter or leave power saving; False when no OS is running to ask."""
+        if self._state is not P.ON:
+            return False
+        self._os_power_saving = saving
+        return True
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -90,6 +111,7 @@ class SimMachine:
         if transition is None:
             return False
         self._state, events = transition
+        self._os_power_saving = False
         for kind in events:
             self._emit(PlatformEvent(kind))
             if kind in _BOOTS_AFTER:
