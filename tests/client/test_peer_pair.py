@@ -62,7 +62,7 @@ def widget_service() -> Service:
         widget["Count"] = str(int(str(widget["Count"])) + int(message.get("By", "1")))
         out = CimObject("Bump_OUTPUT", resource_uri(WIDGET))
         out["Count"] = widget["Count"]
-        out["ReturnValue"] = "0"
+        out["ReturnValue"] = 0
         return out
 
     return service

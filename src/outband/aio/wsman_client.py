@@ -62,6 +62,8 @@ class WsmanTransport:
         self.url = f"{'https' if tls else 'http'}://{bracketed}:{self.port}{path}"
         self._digest = DigestClient(username, password) if password is not None else None
         self._fresh_challenge = False
+        self.server_header: str | None = None
+        """The ``Server`` header of the last reply: AMT names its firmware version there."""
         self._lock = asyncio.Lock()
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._session = session
@@ -138,6 +140,7 @@ class WsmanTransport:
                     headers["Authorization"] = digest.authorization("POST", self.path, payload)
                     answered_fresh, self._fresh_challenge = self._fresh_challenge, False
                 status, resp_headers, body = await self._round_trip(payload, headers)
+                self.server_header = resp_headers.get("Server", self.server_header)
                 if status != 401 or not authenticate:
                     return status, body
                 if digest is None:

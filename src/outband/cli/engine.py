@@ -14,18 +14,6 @@ from rich.console import Console
 from ..engine.core import DEFAULT_AMT_VERSION
 from ..engine.launcher import LaunchOptions, launch
 
-EPILOG = """\
-Examples:
-
-  outband engine                                  # one simulated PC on 127.0.0.1:16992/16993
-
-  AMT_PASSWORD='Sup3r!pass' outband engine --state-dir /var/lib/outband
-
-  outband engine --fleet 100 --fleet-base 127.1.0.1   # 100 PCs on 127.1.0.1 .. 127.1.0.100
-
-Then manage it like any Intel AMT device, e.g. `outband wsman get 127.0.0.1 AMT_GeneralSettings`,
-amtctrl, wsl or MeshCommander (user admin).
-"""
 
 
 def engine_command(
@@ -48,7 +36,15 @@ def engine_command(
     fleet: Annotated[int, typer.Option(help="Run N engines, each on its own loopback address.")] = 0,
     fleet_base: Annotated[str, typer.Option(help="First address of the fleet.")] = "127.1.0.1",
 ) -> None:
-    """Run an AMT-compatible management engine: WS-MAN on 16992/16993 with HTTP Digest, like Intel AMT."""
+    """Run an AMT-compatible management engine: WS-MAN on 16992/16993 with HTTP Digest, like Intel AMT.
+
+    Examples: `outband engine` (one simulated PC on 127.0.0.1);
+    `AMT_PASSWORD='Sup3r!pass' outband engine --state-dir /var/lib/outband`;
+    `outband engine --fleet 100` (100 PCs on 127.1.0.1 .. 127.1.0.100).
+
+    Manage it like any Intel AMT device (user admin): `outband wsman get 127.0.0.1 AMT_GeneralSettings`,
+    amtctrl, wsl, MeshCommander.
+    """
     console = Console(stderr=True)
     if platform != "sim":
         console.print(f"[red]error:[/red] platform {platform!r} is not available (choose: sim)")

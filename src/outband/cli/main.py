@@ -3,9 +3,11 @@
 import typer
 
 from . import wsman
+from .engine import engine_command
 
 app = typer.Typer(no_args_is_help=True, help="Out-of-band management with Intel AMT's protocols.")
 app.add_typer(wsman.app, name="wsman")
+app.command("engine", epilog=None)(engine_command)
 
 
 def main() -> None:

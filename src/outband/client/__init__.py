@@ -7,7 +7,8 @@ SOAP faults are :class:`~outband.proto.wsman.WsmanFault` subclasses.
 from ..aio.errors import AuthenticationError, BadResponse, ConnectError, RequestTimeout, TransportError
 from ..proto.wsman import WsmanFault
 from . import services
-from .amt import AmtClient, Selectors, Target, key_selectors
+from ..proto.cim.model import key_selectors
+from .amt import AmtClient, Selectors, Target
 
 __all__ = [
     "AmtClient", "AuthenticationError", "BadResponse", "ConnectError", "RequestTimeout", "Selectors", "Target",

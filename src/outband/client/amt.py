@@ -19,7 +19,7 @@ from typing import Any, Final, Literal, TypeVar, overload
 
 from ..aio.errors import BadResponse, TransportError
 from ..aio.wsman_client import WsmanTransport
-from ..proto.cim.model import CimObject
+from ..proto.cim.model import CimObject, key_selectors
 from ..proto.wsman import (
     EndpointReference,
     EnumerateResponse,
@@ -50,21 +50,6 @@ RELEASE_TIMEOUT: Final = 5.0
 """How long an abandoned enumeration may delay the error (or cancellation) that abandoned it."""
 
 _T = TypeVar("_T")
-
-
-def key_selectors(obj: CimObject) -> SelectorSet:
-    """The selectors naming ``obj``: its key properties as the catalog lists them (empty for unknown classes)."""
-    cls = obj.cls
-    pairs: list[tuple[str, SelectorValue]] = []
-    for key in cls.keys if cls is not None else ():
-        value = obj.get(key)
-        if isinstance(value, EndpointReference | str):
-            pairs.append((key, value))
-        elif isinstance(value, bool):
-            pairs.append((key, "true" if value else "false"))
-        elif isinstance(value, int):
-            pairs.append((key, str(value)))
-    return SelectorSet.of(pairs)
 
 
 def _target(target: Target, selectors: Selectors) -> tuple[str, Selectors]:

@@ -11,6 +11,7 @@ few and short-lived, and a reply never includes a context once the last item has
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ..proto.amt import Realm
-from ..proto.cim.model import CimObject
+from ..proto.cim.model import CimObject, key_selectors
 from ..proto.wsman import Envelope, Header, SelectorSet
 from ..proto.wsman import faults as F
 from ..proto.wsman.addressing import EndpointReference
@@ -39,6 +40,8 @@ from .registry import ClassHandler, Context
 if TYPE_CHECKING:
     from .core import Engine
     from .acl import Account
+
+log = logging.getLogger(__name__)
 
 MAX_CONTEXTS: Final = 32
 CONTEXT_IDLE_SECONDS: Final = 120.0
@@ -95,19 +98,8 @@ class Enumerations:
 
 
 def instance_keys(handler: ClassHandler, obj: CimObject) -> SelectorSet:
-    """The selector set naming ``obj``: its key properties, in the catalog's order."""
-    keys = handler.keys
-    if keys is None:
-        cls = obj.cls
-        keys = cls.keys if cls is not None else ()
-    pairs: list[tuple[str, str | EndpointReference]] = []
-    for key in keys:
-        value = obj.get(key)
-        if isinstance(value, EndpointReference):
-            pairs.append((key, value))
-        elif value is not None:
-            pairs.append((key, str(value) if not isinstance(value, bool) else ("true" if value else "false")))
-    return SelectorSet.of(pairs)
+    """The selector set naming ``obj``: the handler's keys, or the catalog's."""
+    return key_selectors(obj, handler.keys)
 
 
 def epr_of(handler: ClassHandler, obj: CimObject) -> EndpointReference:
@@ -146,6 +138,11 @@ async def dispatch(engine: Engine, request: Envelope, account: Account, peer: st
         body = await _operate(engine, request, account, peer)
     except F.WsmanFault as fault:
         return engine.fault_reply(header, fault)
+    except Exception:
+        # A bug in a service must cost one request, not the connection: answer as AMT does when an
+        # operation fails inside the firmware, and keep the traceback for the operator.
+        log.exception("internal error answering %s on %s", header.action, header.resource_uri)
+        return engine.fault_reply(header, F.InternalError(detail="AMT-STATUS 1"))
     return engine.reply(header, body)
 
 

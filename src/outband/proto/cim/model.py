@@ -293,6 +293,23 @@ class CimObject:
         return out
 
 
+def key_selectors(obj: CimObject, keys: Iterable[str] | None = None) -> SelectorSet:
+    """The selector set naming ``obj``: its key properties (the catalog's, unless ``keys`` are given)."""
+    if keys is None:
+        cls = obj.cls
+        keys = cls.keys if cls is not None else ()
+    pairs: list[tuple[str, str | EndpointReference]] = []
+    for key in keys:
+        value = obj.get(key)
+        if isinstance(value, EndpointReference | str):
+            pairs.append((key, value))
+        elif isinstance(value, bool):
+            pairs.append((key, "true" if value else "false"))
+        elif isinstance(value, int):
+            pairs.append((key, str(value)))
+    return SelectorSet.of(pairs)
+
+
 def value_to_json(value: Value) -> Any:
     if isinstance(value, CimObject):
         return value.to_json()
@@ -318,9 +335,13 @@ def epr_to_json(epr: EndpointReference) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- typing
 
 
+_RETURN_VALUE: Final = Prop("ReturnValue", CimType.UINT32)
+
+
 def _prop_def(cls: CimClass | None, element: str, name: str) -> Prop | None:
     if cls is None:
-        return None
+        # Every CIM method returns a uint32, even on a class the catalog does not know.
+        return _RETURN_VALUE if name == "ReturnValue" and element.endswith("_OUTPUT") else None
     if element == cls.name:
         return cls.prop(name)
     method = _method_of(cls, element)
