@@ -80,7 +80,7 @@ def _audit(ctx: Context, event: int, extended: bytes) -> None:
 
 def _user(engine: Engine, message: CimObject) -> Account:
     handle = int_param(message, "Handle", code=PTStatus.INVALID_HANDLE)
-    account = engine.accounts.by_handle(handle) if handle is not None else None
+    account = engine.accounts.by_handle(handle)
     if account is None or account.admin:
         raise MethodError(PTStatus.INVALID_HANDLE, f"no user entry {handle}")
     return account
@@ -111,7 +111,6 @@ def _username(engine: Engine, value: object, *, handle: int, for_admin: bool = F
 
 def _access(message: CimObject) -> AccessPermission:
     value = int_param(message, "AccessPermission", allowed=AccessPermission._value2member_map_)
-    assert value is not None  # required, so present
     return AccessPermission(value)
 
 
@@ -153,7 +152,6 @@ async def add_user(ctx: Context, target: CimObject | None, message: CimObject) -
 @_method("EnumerateUserAclEntries")
 async def enumerate_users(ctx: Context, target: CimObject | None, message: CimObject) -> Mapping[str, Any]:
     start = int_param(message, "StartIndex", low=1, code=PTStatus.INVALID_INDEX)
-    assert start is not None
     handles = [a.handle for a in ctx.engine.accounts.users()]
     page = handles[start - 1 : start - 1 + MAX_HANDLES_PER_CALL]
     return {"TotalCount": len(handles), "HandlesCount": len(page), "Handles": page}
@@ -214,7 +212,6 @@ async def set_enabled(ctx: Context, target: CimObject | None, message: CimObject
     engine = ctx.engine
     account = _user(engine, message)
     enabled = bool_param(message, "Enabled")
-    assert enabled is not None
     with engine.store.transaction():
         engine.accounts.save(replace(account, enabled=enabled))
         _audit(ctx, 6, bytes([int(enabled)]) + _digest_entry(account.username))
