@@ -3,10 +3,12 @@
 Theory of operation: the protocol is a stream of messages whose first byte is the type; the length of each
 message follows from its type and, for the variable ones, from a length field at a fixed offset
 (AMT-PROTOCOLS.md §4).  :class:`FrameDecoder` accumulates bytes (a read may hold several messages or part of
-one), and hands out complete :class:`Frame` objects.  It knows which side it decodes for: a message type the
+one) and hands out complete :class:`Frame` objects.  It knows which side it decodes for: a message type the
 peer is not allowed to send is a protocol error, as is a length above the caps, checked from the header
-*before* any payload is buffered.  After a KVM session is set up the stream stops being framed (it carries
-RFB); :meth:`FrameDecoder.switch_to_raw` turns the decoder into a pass-through.
+*before* any payload is buffered.  Two messages change shape with the session kind (0x40/0x41 start an IDE-R
+session but also open the KVM channel), so the session layer tells the decoder the kind once it is known.
+After a KVM channel is open the stream stops being framed (it carries RFB); :meth:`FrameDecoder.switch_to_raw`
+turns the decoder into a pass-through.
 
 All multi-byte integers of this protocol are little-endian.
 """
@@ -41,8 +43,10 @@ class MessageType(enum.IntEnum):
     SOL_END_REPLY = 0x23
     SOL_KEEPALIVE_PING = 0x24
     SOL_KEEPALIVE_PONG = 0x25
-    SOL_SETTINGS = 0x27
-    """Sent by MeshCommander right after the start reply; purpose undocumented (§10)."""
+    SOL_CONTROLS_TO_HOST = 0x27
+    """Sent by MeshCommander right after the start reply (``00 00 1B 00 00 00`` after the sequence number);
+    its meaning is undocumented (§10).  We read byte 8 as the console's control lines (RTS/DTR/BREAK, the
+    bits of 0x29), which makes MeshCommander's message a no-op and gives a console a way to send a break."""
     SOL_DATA_TO_HOST = 0x28
     SOL_CONTROLS_FROM_HOST = 0x29
     SOL_DATA_FROM_HOST = 0x2A
@@ -51,6 +55,7 @@ class MessageType(enum.IntEnum):
     IDER_START = 0x40
     """Also the KVM channel start: ``40 00 00 00 00 00 00 00`` (8 bytes) in a KVMR session."""
     IDER_START_REPLY = 0x41
+    """Also the KVM channel start reply (8 bytes) in a KVMR session."""
     IDER_END = 0x42
     IDER_END_REPLY = 0x43
     IDER_KEEPALIVE_PING = 0x44
@@ -68,6 +73,14 @@ class MessageType(enum.IntEnum):
     IDER_DATA_TO_HOST = 0x54
 
 
+class SessionKind(enum.Enum):
+    """The redirection session kinds, by the 4-byte tag of StartRedirectionSession."""
+
+    SOL = b"SOL "
+    IDER = b"IDER"
+    KVM = b"KVMR"
+
+
 class Role(enum.Enum):
     """Which side a decoder works for: ``AMT`` decodes what consoles send, ``CONSOLE`` what AMT sends."""
 
@@ -79,18 +92,31 @@ T = MessageType
 MAX_AUTH_PAYLOAD: Final = 1024
 """An auth payload holds eight short strings (each <= 255 bytes); anything larger is hostile."""
 MAX_DATA: Final = 0xFFFF
-"""SOL and IDE-R data lengths are u16 fields, so no message exceeds 64 KiB plus its header."""
+"""SOL and IDE-R data lengths are u16 fields."""
+MAX_MESSAGE: Final = 34 + MAX_DATA
+"""The longest message the protocol can express (IDE-R data-to-host: 34-byte header + u16 payload)."""
+MAX_FEED: Final = 64 * 1024
+"""The most one :meth:`FrameDecoder.feed` may add (what an adapter reads at once)."""
+
+KIND_MESSAGES: Final[dict[SessionKind, frozenset[MessageType]]] = {
+    SessionKind.SOL: frozenset(t for t in MessageType if 0x20 <= t <= 0x2B),
+    SessionKind.IDER: frozenset(t for t in MessageType if 0x40 <= t <= 0x54),
+    SessionKind.KVM: frozenset({T.IDER_START, T.IDER_START_REPLY}),
+}
+"""The messages of each session kind: once a session is authenticated, nothing else but its end may come."""
+
+LengthFn = Callable[[bytes], "int | None"]
 
 
-def _fixed(n: int) -> Callable[[bytes], int | None]:
+def _fixed(n: int) -> LengthFn:
     return lambda head: n
 
 
-def _u8_at(offset: int, base: int) -> Callable[[bytes], int | None]:
+def _u8_at(offset: int, base: int) -> LengthFn:
     return lambda head: base + head[offset] if len(head) > offset else None
 
 
-def _u16_at(offset: int, base: int) -> Callable[[bytes], int | None]:
+def _u16_at(offset: int, base: int) -> LengthFn:
     def length(head: bytes) -> int | None:
         if len(head) < offset + 2:
             return None
@@ -109,9 +135,9 @@ def _auth_length(head: bytes) -> int | None:
 
 
 # type -> (who may send it, total length from the bytes seen so far, or None while more are needed).
-# 0x40 is absent: its length depends on the session kind (see FrameDecoder.ider_start_length).
+# 0x40/0x41 are absent: their layout depends on the session kind (_KIND_LAYOUT).
 _C, _A = Role.CONSOLE, Role.AMT
-_LAYOUT: Final[dict[MessageType, tuple[Role, Callable[[bytes], int | None]]]] = {
+_LAYOUT: Final[dict[MessageType, tuple[Role, LengthFn]]] = {
     T.START_REDIRECTION_SESSION: (_C, _fixed(8)),
     T.START_REDIRECTION_SESSION_REPLY: (_A, _u8_at(12, 13)),
     T.END_REDIRECTION_SESSION: (_C, _fixed(4)),
@@ -123,11 +149,10 @@ _LAYOUT: Final[dict[MessageType, tuple[Role, Callable[[bytes], int | None]]]] = 
     T.SOL_END_REPLY: (_A, _fixed(8)),
     T.SOL_KEEPALIVE_PING: (_C, _fixed(8)),
     T.SOL_KEEPALIVE_PONG: (_A, _fixed(8)),
-    T.SOL_SETTINGS: (_C, _fixed(14)),
+    T.SOL_CONTROLS_TO_HOST: (_C, _fixed(14)),
     T.SOL_DATA_TO_HOST: (_C, _u16_at(8, 10)),
     T.SOL_CONTROLS_FROM_HOST: (_A, _fixed(10)),
     T.SOL_DATA_FROM_HOST: (_A, _u16_at(8, 10)),
-    T.IDER_START_REPLY: (_A, _u8_at(29, 30)),
     T.IDER_END: (_C, _fixed(8)),
     T.IDER_END_REPLY: (_A, _fixed(8)),
     T.IDER_KEEPALIVE_PING: (_A, _fixed(8)),
@@ -142,6 +167,10 @@ _LAYOUT: Final[dict[MessageType, tuple[Role, Callable[[bytes], int | None]]]] = 
     T.IDER_GET_DATA_FROM_HOST: (_C, _fixed(31)),
     T.IDER_DATA_FROM_HOST: (_A, _u16_at(9, 14)),
     T.IDER_DATA_TO_HOST: (_C, _u16_at(9, 34)),
+}
+_KIND_LAYOUT: Final[dict[SessionKind, dict[MessageType, tuple[Role, LengthFn]]]] = {
+    SessionKind.IDER: {T.IDER_START: (_C, _fixed(18)), T.IDER_START_REPLY: (_A, _u8_at(29, 30))},
+    SessionKind.KVM: {T.IDER_START: (_C, _fixed(8)), T.IDER_START_REPLY: (_A, _fixed(8))},
 }
 # Heartbeats go both ways; amtterm echoes any 0x2B/0x24/0x4B/0x44 it receives.
 _BOTH_WAYS: Final = {T.SOL_HEARTBEAT: 8, T.IDER_HEARTBEAT: 8}
@@ -161,6 +190,15 @@ class Frame:
 
 
 @dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to send.  ``alone`` asks the I/O layer to give it a write of its own and a moment before
+    anything follows: amtterm consumes its whole receive buffer on a control reply (AMT-PROTOCOLS.md §11)."""
+
+    data: bytes
+    alone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RawData:
     """Bytes of the unframed stream after the switch (RFB inside a KVM session)."""
 
@@ -170,20 +208,25 @@ class RawData:
 class FrameDecoder:
     """Accumulates bytes from the peer and returns complete frames.
 
-    ``peer`` is the side whose messages this decoder reads.  ``ider_start_length`` is 18 for an IDE-R session
-    (MeshCommander's layout) and 8 for a KVM session; it must be set by the session layer once the session
-    kind is known, and until then a 0x40 is refused.
+    ``peer`` is the side whose messages this decoder reads.  Until :meth:`set_kind` names an IDE-R or KVM
+    session, a 0x40/0x41 is refused.  The buffer never exceeds one message plus one read: :meth:`feed`
+    refuses more than :data:`MAX_FEED` at a time, and the caller drains complete frames after each feed.
     """
 
-    def __init__(self, peer: Role, *, max_buffer: int = MAX_DATA + 64) -> None:
+    def __init__(self, peer: Role) -> None:
         self.peer = peer
         self._buf = bytearray()
         self._raw = False
-        self._max_buffer = max_buffer
-        self.ider_start_length: int | None = None
+        self._layout: dict[MessageType, tuple[Role, LengthFn]] = dict(_LAYOUT)
+
+    def set_kind(self, kind: SessionKind) -> None:
+        """The session kind is known: 0x40/0x41 take that kind's layout."""
+        self._layout.update(_KIND_LAYOUT.get(kind, {}))
 
     def feed(self, data: bytes) -> None:
-        if not self._raw and len(self._buf) + len(data) > self._max_buffer + 65536:
+        if len(data) > MAX_FEED:
+            raise ValueError(f"feed at most {MAX_FEED} bytes at a time")
+        if not self._raw and len(self._buf) + len(data) > MAX_MESSAGE + MAX_FEED:
             raise ProtocolError("peer sent far more than one message without it being consumed")
         self._buf += data
 
@@ -220,13 +263,10 @@ class FrameDecoder:
     def _length(self, mtype: MessageType, head: bytes) -> int | None:
         if mtype in _BOTH_WAYS:
             return _BOTH_WAYS[mtype]
-        if mtype is T.IDER_START:
-            if self.peer is not Role.CONSOLE:
-                raise ProtocolError("0x40 comes from the console only")
-            if self.ider_start_length is None:
-                raise ProtocolError("0x40 outside an IDE-R or KVM session")
-            return self.ider_start_length
-        sender, length = _LAYOUT[mtype]
+        entry = self._layout.get(mtype)
+        if entry is None:
+            raise ProtocolError(f"{mtype.name} (0x{int(mtype):02X}) outside an IDE-R or KVM session")
+        sender, length = entry
         if sender is not self.peer:
             raise ProtocolError(f"{mtype.name} (0x{int(mtype):02X}) is not sent by the {self.peer.value} side")
         return length(head)

@@ -1,21 +1,27 @@
-"""The session manager of the redirection protocol: session start, authentication, end (both roles).
+"""The session manager of the redirection protocol, AMT side: session start, authentication, end.
 
-Theory of operation (AMT side, :class:`AmtSession`)::
+Theory of operation (:class:`AmtSession`)::
 
-    AWAIT_START --0x10 (kind)--> SessionRequested event; the listener answers accept()/refuse(status)
-    AWAIT_AUTH  --0x13 type 0--> reply: the auth types we support (1, 3, 4)
-                --0x13 type 1--> user + password in clear (amtterm 1.4): verified, AuthResult event
-                --0x13 type 3/4 with empty response--> challenge (realm, nonce, qop) with status 1
-                --0x13 type 3/4 with response--> verified by the shared DigestVerifier, AuthResult event;
-                  the listener then grants (status 0 reply) or denies (status 1 reply and close)
-    AUTHENTICATED: frames of the session kind (SOL/IDE-R/KVM) go to the upper layer
-    CLOSED: after 0x12, a failed login, or a protocol error
+    AWAIT_START    --0x10 known tag-->   DECIDING_START (SessionRequested event)
+                   --0x10 unknown tag--> reply "type unknown", CLOSED
+    DECIDING_START --accept()-->         AWAIT_AUTH (reply status 0)
+                   --refuse(status)-->   CLOSED (reply with that status)
+    AWAIT_AUTH     --0x13 type 0-->      AWAIT_AUTH (reply: the auth types we support, 1 3 4)
+                   --0x13 type 3/4 without response--> AWAIT_AUTH (challenge: realm, nonce[, qop], status 1)
+                   --0x13 type 1, or 3/4 with response--> DECIDING_AUTH (LoginAttempt event) -- except a
+                     right answer on a nonce we no longer hold, which earns a fresh challenge
+                   --0x13 unsupported type--> reply status 2, CLOSED
+    DECIDING_AUTH  --grant()-->          AUTHENTICATED (reply status 0)
+                   --deny()-->           CLOSED (reply status 1; the socket must then close)
+    AUTHENTICATED  --message of the session's kind--> SessionData event
+    any state      --0x12-->             CLOSED
 
 Transitions are the table ``_HANDLERS`` keyed by (state, message type); anything else is a protocol error,
-which closes the session (AMT closes; amtterm hangs if it does not).  Replies are queued as separate
-writes (:meth:`data_to_send` returns a list) because amtterm consumes its whole receive buffer on a control
-reply (§11).  The same :class:`~outband.proto.digest.DigestVerifier` that guards WS-MAN checks the digest
-here, so lockout and every comparison rule are shared (DESIGN.md, security rules).
+which closes the session (AMT closes; amtterm hangs if it does not).  While a decision is pending no further
+input is parsed: it waits in the decoder until :meth:`accept`/:meth:`grant` resume it.  Replies are queued
+as separate writes (:meth:`data_to_send` returns a list) because amtterm consumes its whole receive buffer on
+a control reply (§11).  The same :class:`~outband.proto.digest.DigestVerifier` that guards WS-MAN checks
+every login here, the clear-text one included, so lockout and every comparison rule are shared.
 """
 
 from __future__ import annotations
@@ -27,18 +33,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..digest import AuthResult, DigestVerifier, Reason, compute_response, ha1
-from .frames import Frame, FrameDecoder, MessageType, ProtocolError, RawData, Role
+from .frames import KIND_MESSAGES, Frame, FrameDecoder, MessageType, ProtocolError, RawData, Role, SessionKind
 
 T = MessageType
 REDIRECTION_URI: Final = "/RedirectionService"
 MAX_USER: Final = 32
 MAX_PASSWORD: Final = 32
-
-
-class SessionKind(enum.Enum):
-    SOL = b"SOL "
-    IDER = b"IDER"
-    KVM = b"KVMR"
+"""AMT's limits (and amtterm's, AMTT ``auth.c``): longer values cannot be right, so they end the session."""
 
 
 class AuthType(enum.IntEnum):
@@ -50,6 +51,8 @@ class AuthType(enum.IntEnum):
 
 
 class StartStatus(enum.IntEnum):
+    """Status byte of the start replies (0x11, and reused for 0x21)."""
+
     SUCCESS = 0
     TYPE_UNKNOWN = 1
     BUSY = 2
@@ -57,7 +60,15 @@ class StartStatus(enum.IntEnum):
     ERROR = 0xFF
 
 
+class AuthStatus(enum.IntEnum):
+    SUCCESS = 0
+    FAILURE = 1
+    """Also "continue" when it carries a digest challenge."""
+    NOT_SUPPORTED = 2
+
+
 DIGEST_FIELDS: Final = ("username", "realm", "nonce", "uri", "cnonce", "nc", "response", "qop")
+"""The strings of a type 4 login, in wire order; type 3 sends the first seven."""
 
 # ---------------------------------------------------------------------------------------------- codec
 
@@ -68,7 +79,10 @@ def encode_start(kind: SessionKind) -> bytes:
 
 
 def encode_start_reply(status: StartStatus, oem: bytes = b"") -> bytes:
-    # Bytes 4..11 are not interpreted by any studied client; AMT-style protocol/firmware version bytes.
+    """13 bytes plus OEM data; bytes 4..11 are read by no known client: we put protocol version 1.0 and
+    firmware version 1.0 there, as a session manager reports them (AMTT ``SOL_FIRMWARE_REV_*``)."""
+    if len(oem) > 255:
+        raise ValueError("OEM data is at most 255 bytes")
     return bytes([T.START_REDIRECTION_SESSION_REPLY, status, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, len(oem)]) + oem
 
 
@@ -76,7 +90,8 @@ def encode_end() -> bytes:
     return bytes([T.END_REDIRECTION_SESSION, 0, 0, 0])
 
 
-def _strings(values: list[bytes]) -> bytes:
+def encode_strings(values: list[bytes]) -> bytes:
+    """Length-prefixed strings, as every auth payload carries them."""
     out = bytearray()
     for v in values:
         if len(v) > 255:
@@ -89,13 +104,13 @@ def encode_auth(auth_type: AuthType, payload: bytes = b"") -> bytes:
     return bytes([T.AUTHENTICATE_SESSION, 0, 0, 0, auth_type]) + struct.pack("<I", len(payload)) + payload
 
 
-def encode_auth_reply(status: int, auth_type: AuthType, payload: bytes = b"") -> bytes:
+def encode_auth_reply(status: AuthStatus, auth_type: AuthType, payload: bytes = b"") -> bytes:
     return bytes([T.AUTHENTICATE_SESSION_REPLY, status, 0, 0, auth_type]) + struct.pack("<I", len(payload)) + payload
 
 
 def encode_digest_fields(fields: dict[str, str], *, with_qop: bool = True) -> bytes:
     names = DIGEST_FIELDS if with_qop else DIGEST_FIELDS[:-1]
-    return _strings([fields.get(n, "").encode("utf-8") for n in names])
+    return encode_strings([fields.get(n, "").encode("utf-8") for n in names])
 
 
 def split_strings(payload: bytes, limit: int = 16) -> list[bytes]:
@@ -112,6 +127,12 @@ def split_strings(payload: bytes, limit: int = 16) -> list[bytes]:
         out.append(payload[pos : pos + n])
         pos += n
     return out
+
+
+def decode_text(raw: bytes) -> str:
+    """Auth strings are ASCII in practice (AMT user names are); a byte that is not UTF-8 becomes U+FFFD, so
+    such a login can only fail, and nothing downstream (hashing, the audit log) meets an undecodable string."""
+    return raw.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +193,16 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
+_PAUSED: Final = frozenset({State.CLOSED, State.DECIDING_START, State.DECIDING_AUTH})
+DEFAULT_AUTH_TYPES: Final = (AuthType.CLEAR, AuthType.DIGEST_NO_QOP, AuthType.DIGEST)
+
+
 class AmtSession:
     """The AMT side of the session manager.  Feed bytes with :meth:`receive_data`, read :meth:`events`,
     send what :meth:`data_to_send` returns (each item as its own write)."""
 
-    def __init__(self, verifier: DigestVerifier, *, auth_types: tuple[AuthType, ...] = (
-            AuthType.CLEAR, AuthType.DIGEST_NO_QOP, AuthType.DIGEST), peer: object = None) -> None:
+    def __init__(self, verifier: DigestVerifier, *, auth_types: tuple[AuthType, ...] = DEFAULT_AUTH_TYPES,
+                 peer: object = None) -> None:
         self.verifier = verifier
         self.auth_types = auth_types
         self.peer = peer
@@ -198,11 +223,7 @@ class AmtSession:
             return
         try:
             self.decoder.feed(data)
-            while self.state not in (State.CLOSED, State.DECIDING_START, State.DECIDING_AUTH):
-                frame = self.decoder.next_frame()
-                if frame is None:
-                    break
-                self._handle(frame)
+            self._parse()
         except ProtocolError as exc:
             self._close(f"protocol error: {exc}")
 
@@ -216,8 +237,9 @@ class AmtSession:
 
     def send(self, data: bytes) -> None:
         """Queue a message of the session kind (the SOL/IDE-R/KVM layers write through here)."""
-        if self.state is State.AUTHENTICATED:
-            self._out.append(data)
+        if self.state is not State.AUTHENTICATED:
+            raise RuntimeError(f"cannot send session data in state {self.state.value}")
+        self._out.append(data)
 
     @property
     def closed(self) -> bool:
@@ -230,7 +252,7 @@ class AmtSession:
         self._expect(State.DECIDING_START)
         self._out.append(encode_start_reply(StartStatus.SUCCESS))
         self.state = State.AWAIT_AUTH
-        self._drain()
+        self._resume()
 
     def refuse(self, status: StartStatus) -> None:
         self._expect(State.DECIDING_START)
@@ -241,19 +263,17 @@ class AmtSession:
         """The login is good and the user may use this session kind."""
         self._expect(State.DECIDING_AUTH)
         assert self._pending_auth is not None
-        self._out.append(encode_auth_reply(0, self._pending_auth))
+        assert self.kind is not None
+        self._out.append(encode_auth_reply(AuthStatus.SUCCESS, self._pending_auth))
         self.state = State.AUTHENTICATED
-        if self.kind is SessionKind.IDER:
-            self.decoder.ider_start_length = 18
-        elif self.kind is SessionKind.KVM:
-            self.decoder.ider_start_length = 8
-        self._drain()
+        self.decoder.set_kind(self.kind)
+        self._resume()
 
-    def deny(self) -> None:
+    def deny(self, reason: str = "authentication failed") -> None:
         self._expect(State.DECIDING_AUTH)
         assert self._pending_auth is not None
-        self._out.append(encode_auth_reply(1, self._pending_auth))
-        self._close("authentication failed")
+        self._out.append(encode_auth_reply(AuthStatus.FAILURE, self._pending_auth))
+        self._close(reason)
 
     def close(self, reason: str = "closed by the engine") -> None:
         self._close(reason)
@@ -262,8 +282,18 @@ class AmtSession:
         if self.state is not state:
             raise RuntimeError(f"cannot do that in state {self.state.value}")
 
-    def _drain(self) -> None:
-        self.receive_data(b"")
+    def _resume(self) -> None:
+        try:
+            self._parse()
+        except ProtocolError as exc:
+            self._close(f"protocol error: {exc}")
+
+    def _parse(self) -> None:
+        while self.state not in _PAUSED:
+            frame = self.decoder.next_frame()
+            if frame is None:
+                return
+            self._handle(frame)
 
     def _close(self, reason: str) -> None:
         if self.state is not State.CLOSED:
@@ -273,10 +303,10 @@ class AmtSession:
     # ------------------------------------------------------------------------------------------ handlers
 
     def _handle(self, frame: Frame | RawData) -> None:
-        if isinstance(frame, RawData) or self.state is State.AUTHENTICATED:
-            if isinstance(frame, Frame) and frame.type is T.END_REDIRECTION_SESSION:
-                self._close("ended by the console")
-                return
+        if isinstance(frame, RawData):
+            self._events.append(SessionData(frame))
+            return
+        if self.state is State.AUTHENTICATED and self.kind is not None and frame.type in KIND_MESSAGES[self.kind]:
             self._events.append(SessionData(frame))
             return
         handler = _HANDLERS.get((self.state, frame.type))
@@ -301,56 +331,61 @@ class AmtSession:
     def _on_auth(self, frame: Frame) -> None:
         msg = AuthMessage.decode(frame)
         if msg.auth_type is AuthType.QUERY:
-            self._out.append(encode_auth_reply(0, AuthType.QUERY, bytes(self.auth_types)))
+            self._out.append(encode_auth_reply(AuthStatus.SUCCESS, AuthType.QUERY, bytes(self.auth_types)))
             return
         if msg.auth_type not in self.auth_types:
-            self._out.append(encode_auth_reply(2, msg.auth_type))
+            self._out.append(encode_auth_reply(AuthStatus.NOT_SUPPORTED, msg.auth_type))
             self._close(f"authentication type {msg.auth_type.name} not supported")
             return
         if msg.auth_type is AuthType.CLEAR:
             self._clear(msg)
-            return
-        self._digest(msg)
+        else:
+            self._digest(msg)
 
     def _clear(self, msg: AuthMessage) -> None:
         parts = split_strings(msg.payload, limit=2)
         if len(parts) != 2 or len(parts[0]) > MAX_USER or len(parts[1]) > MAX_PASSWORD:
             raise ProtocolError("clear-text login needs a user (<= 32) and a password (<= 32)")
-        user, password = (p.decode("utf-8", "replace") for p in parts)
-        result = self._verify_clear(user, password)
-        self._decide(result, AuthType.CLEAR)
+        user, password = (decode_text(p) for p in parts)
+        self._decide(self._verify_clear(user, password), AuthType.CLEAR)
 
     def _verify_clear(self, user: str, password: str) -> AuthResult:
         """Clear-text logins run through the digest verifier too: we answer our own challenge with the
         given password, so lockout and the constant-time comparison are the very same code path."""
         nonce = self.verifier.issue_nonce()
+        cnonce = "clear"
         response = compute_response(ha1=ha1(user, self.verifier.realm, password), method="POST",
-                                    uri=REDIRECTION_URI, nonce=nonce, qop="auth", nc="00000001", cnonce="clear")
+                                    uri=REDIRECTION_URI, nonce=nonce, qop="auth", nc="00000001", cnonce=cnonce)
         fields = {"username": user, "realm": self.verifier.realm, "nonce": nonce, "uri": REDIRECTION_URI,
-                  "qop": "auth", "nc": "00000001", "cnonce": "clear", "response": response}
-        return self.verifier.verify_fields("POST", fields, peer=self.peer)
+                  "qop": "auth", "nc": "00000001", "cnonce": cnonce, "response": response}
+        return self.verifier.verify_fields("POST", fields, expected_uri=REDIRECTION_URI, peer=self.peer)
 
     def _digest(self, msg: AuthMessage) -> None:
         with_qop = msg.auth_type is AuthType.DIGEST
-        parts = split_strings(msg.payload, limit=8)
         names = DIGEST_FIELDS if with_qop else DIGEST_FIELDS[:-1]
+        parts = split_strings(msg.payload, limit=len(DIGEST_FIELDS))
+        if not with_qop and len(parts) == len(DIGEST_FIELDS) and not parts[-1]:
+            parts.pop()  # a type 3 login may carry an empty eighth (qop) string
         if len(parts) != len(names):
             raise ProtocolError(f"digest login carries {len(parts)} strings, expected {len(names)}")
-        fields = {n: p.decode("utf-8", "replace") for n, p in zip(names, parts, strict=True)}
+        fields = {n: decode_text(p) for n, p in zip(names, parts, strict=True)}
         if len(fields["username"]) > MAX_USER:
-            raise ProtocolError("user name longer than 32 characters")
+            raise ProtocolError(f"user name longer than {MAX_USER} characters")
         if not fields["response"] and not fields["nonce"]:
-            # The initial request: answer with a challenge (status 1 = "continue").
-            challenge = [self.verifier.realm.encode(), self.verifier.issue_nonce().encode()]
-            if with_qop:
-                challenge.append(b"auth")
-            self._out.append(encode_auth_reply(1, msg.auth_type, _strings(challenge)))
+            self._challenge(msg.auth_type)  # the opening request: answer with a challenge
             return
-        if not with_qop:
-            fields.pop("nc", None), fields.pop("cnonce", None)
         result = self.verifier.verify_fields("POST", fields, expected_uri=REDIRECTION_URI, peer=self.peer,
                                              allow_no_qop=not with_qop)
+        if result.reason is Reason.STALE_NONCE:
+            self._challenge(msg.auth_type)  # right credentials on an expired nonce: try again, not a failure
+            return
         self._decide(result, msg.auth_type)
+
+    def _challenge(self, auth_type: AuthType) -> None:
+        """Status 1 ("continue") with realm, nonce and, for type 4, qop ``auth`` (type 3: empty qop)."""
+        qop = b"auth" if auth_type is AuthType.DIGEST else b""
+        payload = encode_strings([self.verifier.realm.encode(), self.verifier.issue_nonce().encode(), qop])
+        self._out.append(encode_auth_reply(AuthStatus.FAILURE, auth_type, payload))
 
     def _decide(self, result: AuthResult, auth_type: AuthType) -> None:
         self._pending_auth = auth_type
@@ -362,30 +397,35 @@ class AmtSession:
 
 _HANDLERS: Final[dict[tuple[State, MessageType], Callable[[AmtSession, Frame], None]]] = {
     (State.AWAIT_START, T.START_REDIRECTION_SESSION): AmtSession._on_start,
+    (State.AWAIT_START, T.END_REDIRECTION_SESSION): AmtSession._on_end,
     (State.AWAIT_AUTH, T.AUTHENTICATE_SESSION): AmtSession._on_auth,
     (State.AWAIT_AUTH, T.END_REDIRECTION_SESSION): AmtSession._on_end,
-    (State.AWAIT_START, T.END_REDIRECTION_SESSION): AmtSession._on_end,
+    (State.AUTHENTICATED, T.END_REDIRECTION_SESSION): AmtSession._on_end,
 }
 
 __all__ = [
+    "DEFAULT_AUTH_TYPES",
+    "DIGEST_FIELDS",
     "REDIRECTION_URI",
     "AmtSession",
     "AuthMessage",
+    "AuthStatus",
     "AuthType",
     "Event",
     "LoginAttempt",
-    "Reason",
     "SessionData",
     "SessionEnded",
     "SessionKind",
     "SessionRequested",
     "StartStatus",
     "State",
+    "decode_text",
     "encode_auth",
     "encode_auth_reply",
     "encode_digest_fields",
     "encode_end",
     "encode_start",
     "encode_start_reply",
+    "encode_strings",
     "split_strings",
 ]
