@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from outband.aio.wsman_client import WsmanTransport
 from outband.engine.acl import Account
 from outband.engine.core import Engine
-from outband.engine.platforms.base import PlatformEvent
 from outband.proto.amt import Realm
 from outband.proto.amtlog import AuditRecord, EventRecord
 from outband.proto.cim.model import CimObject, Field, Value
@@ -64,9 +63,3 @@ def audit_records(engine: Engine) -> list[AuditRecord]:
 def event_records(engine: Engine) -> list[EventRecord]:
     return [EventRecord.decode(r) for r in engine.store.read_log("event")]
 
-
-def recorder(engine: Engine) -> tuple[list[PlatformEvent], Callable[[PlatformEvent], None]]:
-    """A list that collects the engine's platform events from now on."""
-    seen: list[PlatformEvent] = []
-    engine.add_event_listener(seen.append)
-    return seen, seen.append

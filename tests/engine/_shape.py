@@ -36,6 +36,15 @@ def load(path: Path) -> etree._Element:
     return etree.fromstring(path.read_bytes())
 
 
+def with_action(capture: Path, action: str) -> etree._Element:
+    """A capture whose header Action is replaced (to compare a Put's reply with a Get capture, for instance)."""
+    root = load(capture)
+    element = root.find(f".//{{{ADDRESSING}}}Action")
+    assert element is not None, f"{capture} has no Action"
+    element.text = action
+    return root
+
+
 def parse(data: bytes) -> etree._Element:
     return etree.fromstring(data)
 
