@@ -1,6 +1,10 @@
 """AMT's network interfaces: AMT_EthernetPortSettings for the wired port (``… Settings 0``) and, on machines
 with a wireless NIC, the wireless port (``… Settings 1``).
 
+AMT sees only its own NICs: the profile's first wired NIC and first wireless NIC (further NICs belong to the
+host alone).  Without a wired NIC the wired instance still exists, with MAC ``00-00-00-00-00-00`` and the link
+down, as on LAN-less laptops (MeshCommander then hides it).
+
 Theory of operation.  The wired port's IPv4 configuration is in one of three modes, chosen by a Put:
 
 * DHCP (``DHCPEnabled=true``): AMT shares the host's DHCP lease; the address fields a Get shows are the lease
