@@ -75,8 +75,7 @@ RECORDS_PER_READ: Final = 10
 FROZEN_KEY: Final = "eventlog/frozen"
 """State-store flag: the event log is frozen (FreezeLog)."""
 
-# AuditState bits (MCMD index.html processAuditLog0).
-AUDIT_DISABLED: Final = 0x01
+# AuditState bits (MCMD index.html processAuditLog0; 0x01 disabled and 0x02 locked are never set here).
 AUDIT_ALMOST_FULL: Final = 0x04
 AUDIT_FULL: Final = 0x08
 AUDIT_NO_SIGNING_KEY: Final = 0x10
@@ -190,7 +189,7 @@ def is_frozen(engine: Engine) -> bool:
 def message_log(engine: Engine) -> CimObject:
     return CimObject.new(
         MESSAGE_LOG,
-        Capabilities=[5, 6, 8, 7],  # AMT's order: write, erase... (not sorted on the wire)
+        Capabilities=[5, 6, 8, 7],  # freeze, clear, variable-length records, ordinal access: AMT's order
         CharacterSet=10,
         CreationClassName=MESSAGE_LOG,
         CurrentNumberOfRecords=engine.store.count_log(EVENT_KIND),
