@@ -38,7 +38,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from ...proto.amt import PTStatus, Realm
@@ -48,7 +48,7 @@ from ...proto.wsman import faults as F
 from ..core import Engine
 from ..registry import Context, Service
 from ..settings import SettingsClass
-from .runtimestate import runtime
+from .runtimestate import instance_id, runtime
 from .servicekit import MethodError, StatusHandler, int_param, service_instance, status_method
 from .sessions import CONSENT_SESSIONS, last_session_closed, open_sessions
 
@@ -128,24 +128,14 @@ class ConsentRecord:
     block_rounds: int = 0
 
 
-@dataclass(slots=True)
-class _Instance:
-    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-
-    @property
-    def id(self) -> str:
-        return hmac.new(self.secret, b"instance", hashlib.sha256).hexdigest()[:16]
-
-    def mac(self, code: int) -> str:
-        return hmac.new(self.secret, f"{code:06d}".encode(), hashlib.sha256).hexdigest()
-
-
-def _instance(engine: Engine) -> _Instance:
-    return runtime(engine, "optin", _Instance)
+def _code_mac(engine: Engine, code: int) -> str:
+    """The code's HMAC under a secret that lives in RAM only, so even the state file does not reveal it."""
+    secret = runtime(engine, "optin-secret", lambda: secrets.token_bytes(32))
+    return hmac.new(secret, f"{code:06d}".encode(), hashlib.sha256).hexdigest()
 
 
 def _load(engine: Engine) -> ConsentRecord:
-    instance = _instance(engine).id
+    instance = instance_id(engine)
     data = engine.store.get(STATE_KEY)
     if isinstance(data, dict) and data.get("instance") == instance:
         known = {k: v for k, v in data.items() if k in ConsentRecord.__dataclass_fields__}
@@ -301,7 +291,7 @@ async def start_opt_in(ctx: Context, target: CimObject | None, message: CimObjec
         raise MethodError(INVALID_STATE, f"opt-in is {state.name}")
     code = secrets.randbelow(1_000_000)
     record.state, record.failures = OptInState.DISPLAYED, 0
-    record.code_mac = _instance(engine).mac(code)
+    record.code_mac = _code_mac(engine, code)
     record.deadline = now + _timeouts(engine)[1]
     _save(engine, record)
     engine.platform.notify_user(f"Intel(R) AMT user consent code: {code:06d}")
@@ -315,7 +305,7 @@ async def send_opt_in_code(ctx: Context, target: CimObject | None, message: CimO
     if state is not OptInState.DISPLAYED or record.code_mac is None:
         raise MethodError(INVALID_STATE, f"no code is displayed (opt-in is {state.name})")
     code = int_param(message, "OptInCode", high=999_999, code=WRONG_CODE)
-    if hmac.compare_digest(_instance(engine).mac(code), record.code_mac):
+    if hmac.compare_digest(_code_mac(engine, code), record.code_mac):
         record.state, record.code_mac, record.failures, record.block_rounds = OptInState.RECEIVED, None, 0, 0
         record.deadline = engine.monotonic() + _timeouts(engine)[0]
         with engine.store.transaction():

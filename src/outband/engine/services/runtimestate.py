@@ -6,6 +6,7 @@ live beside the engine (keyed weakly by it) rather than in the state store, and 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -25,3 +26,9 @@ def runtime(engine: Engine, key: str, factory: Callable[[], T]) -> T:
         slot[key] = factory()
     value: T = slot[key]
     return value
+
+
+def instance_id(engine: Engine) -> str:
+    """A random id of this engine object: persisted state stamped with another id was written before a restart
+    (an ME reset, for AMT), so timers and consent recorded under it no longer hold."""
+    return runtime(engine, "instance-id", lambda: secrets.token_hex(8))
