@@ -14,7 +14,7 @@ thousand idle engines cost ten thousand timer-heap entries and no polling.  When
 :func:`run_due` settles every due alarm in one transaction (a repeating one moves to its next future
 occurrence, skipping any it slept through; a one-shot one is deleted if DeleteOnCompletion, else kept as
 spent), then powers the host on if it is off, asleep or hibernating -- as AMT does, an alarm finding the host on
-does nothing -- and logs the wake in the event log.
+does nothing -- and logs the wake in the event log (unless the log is frozen).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from ...proto.wsman import faults as F
 from ..core import Engine
 from ..platforms.base import PowerAction, PowerState
 from ..registry import Context, Service
+from . import logs
 from .support import HOST_SYSTEM_NAME, method_output, runtime
 from .timesync import CLOCK_LISTENERS, amt_time
 
@@ -191,8 +192,14 @@ async def _wake(engine: Engine, now: int) -> None:
     if platform.power_state is PowerState.ON:
         return
     if await platform.request_power(PowerAction.ON):
-        engine.log_event(EventRecord(now, _SYSTEM_BOOT_INITIATED, event_offset=_RESTART,
-                                     data=bytes([_EVENT_DATA_SENSOR_SPECIFIC | _RESTART, _RESTART_CAUSE_RTC_WAKEUP])))
+        logs.write_events(engine, [wake_record(now)])
+
+
+def wake_record(timestamp: int) -> EventRecord:
+    """AMT logs each alarm wake (IRG "Legacy Alarm Clock Feature"); Intel does not publish that record's bytes,
+    so it is IPMI's "system restart, cause: power-up via RTC wakeup" (sensor 1Dh, offset 07h, cause 0Bh)."""
+    return EventRecord(timestamp, _SYSTEM_BOOT_INITIATED, event_offset=_RESTART,
+                       data=bytes([_EVENT_DATA_SENSOR_SPECIFIC | _RESTART, _RESTART_CAUSE_RTC_WAKEUP]))
 
 
 # ---------------------------------------------------------------------------------------------- validation

@@ -11,30 +11,26 @@ RequestPowerStateChange answers with DMTF return codes (§2.6): 0 done; 1 for a 
 band (3, 6, 9, 13, 15, 16, or anything else); 2 for a value AMT knows but cannot take from the current state,
 e.g. power-on while on or reset while off.  Real firmware answers 2 there (sdague/amt issues 16 and 28, the
 MeshCentral fix #2426 that read it as "NOT READY"), not DSP1027's 4097, and consoles only test for 0.
-5 means the ManagedElement is not the host.  Every action taken is audited (1700-1703) with the caller.
-
-Platform events (power transitions, boots) are written to the event log as the IPMI/PET records a BIOS and ME
-would produce, so MeshCommander's event log page shows them.
+5 means the ManagedElement is not the host.  Every action taken is audited (1700-1703) with the caller; what
+the host then does (boot progress, failures) reaches the event log through the logs service.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Final, Protocol, runtime_checkable
-from weakref import WeakSet
 
 from ...proto.amt import Realm
-from ...proto.amtlog import SENSOR_FIRMWARE_PROGRESS, SENSOR_NO_BOOTABLE_MEDIA, AuditApp, EventRecord
+from ...proto.amtlog import AuditApp
 from ...proto.cim.model import CimDateTime, CimObject, Value
 from ...proto.wsman import EndpointReference
 from ...proto.wsman import faults as F
 from ...proto.wsman.namespaces import resource_uri
 from ..core import Engine
-from ..platforms.base import BootDevice, EventKind, PlatformEvent, PowerAction, PowerState
+from ..platforms.base import PowerAction, PowerState
 from ..registry import Context, Service
-from . import alarms, boot
+from . import alarms, boot, logs
 from .support import HOST_SYSTEM_NAME, ME_SYSTEM_NAME, me_service, method_output
-from .timesync import amt_time
 
 service = Service("power")
 
@@ -87,24 +83,15 @@ class HasOSPowerSaving(Protocol):
 
 # ---------------------------------------------------------------------------------------------- attaching
 
-_attached: WeakSet[Engine] = WeakSet()
-
-
-def attach(engine: Engine) -> None:
-    """Start writing the engine's platform events to its event log (once per engine)."""
-    if engine in _attached:
-        return
-    _attached.add(engine)
-    engine.add_event_listener(lambda event: _log_platform_event(engine, event))
-
 
 def attach_services(engine: Engine) -> None:
-    """Everything the power, boot and alarm services run per engine.
+    """What must run per engine for power actions to have their effects: the event log records what the host
+    does, the armed boot configuration reaches the platform, alarms are scheduled.
 
-    Until the engine calls these hooks itself when it is built, the first request to any of these services
-    calls this (the services then keep working without further requests).
+    Until the engine calls these hooks itself when it starts, the first request to the power services calls
+    this (each hook acts once per engine); MeshCommander and MPS read the power state first thing.
     """
-    attach(engine)
+    logs.attach(engine)
     boot.attach(engine)
     alarms.attach(engine)
 
@@ -242,42 +229,3 @@ def _optional_datetimes(params: CimObject) -> bool:
 def _output(class_name: str, method: str, return_value: int) -> CimObject:
     return method_output(class_name, method, return_value)
 
-
-# ---------------------------------------------------------------------------------------------- event log
-
-_ACPI_POWER_STATE: Final = 0x22
-_SYSTEM_BOOT_INITIATED: Final = 0x1D
-_ENTITY_BIOS: Final = 34
-_ENTITY_SYSTEM_BOARD: Final = 7
-_PROGRESS_OS_BOOT: Final = 0x13
-_PROGRESS_BIOS_SETUP: Final = 0x05
-_ACPI_OFFSET: Final = {P.ON: 0x00, P.SLEEP_LIGHT: 0x01, P.SLEEP_DEEP: 0x03, P.HIBERNATE: 0x04,
-                       P.OFF_SOFT: 0x05, P.OFF_HARD: 0x05}
-"""IPMI ACPI power state sensor offsets: S0/G0, S1, S3, S4, S5/G2 soft-off."""
-
-
-def _log_platform_event(engine: Engine, event: PlatformEvent) -> None:
-    record = platform_event_record(event, engine.platform.power_state, int(amt_time(engine)))
-    if record is not None:
-        engine.log_event(record)
-
-
-def platform_event_record(event: PlatformEvent, state: PowerState, timestamp: int) -> EventRecord | None:
-    """The event-log record a real platform writes for ``event`` (None for events other services log)."""
-    kind = event.kind
-    if kind in (EventKind.POWER_ON, EventKind.POWER_OFF, EventKind.SLEEP, EventKind.HIBERNATE):
-        offset = _ACPI_OFFSET[state] if kind is not EventKind.POWER_OFF else _ACPI_OFFSET[P.OFF_SOFT]
-        return EventRecord(timestamp, _ACPI_POWER_STATE, event_offset=offset, entity=_ENTITY_SYSTEM_BOARD,
-                           data=bytes([offset]))
-    if kind is EventKind.RESET:
-        return EventRecord(timestamp, _SYSTEM_BOOT_INITIATED, event_offset=0x01, entity=_ENTITY_SYSTEM_BOARD,
-                           data=bytes([0x01]))
-    if kind is EventKind.BOOT:
-        into_setup = event.data.get("device") == BootDevice.BIOS_SETUP.value
-        code = _PROGRESS_BIOS_SETUP if into_setup else _PROGRESS_OS_BOOT
-        # Same bytes as the firmware-progress records of real AMT event logs (MPS wsmanResponses.ts).
-        return EventRecord(timestamp, SENSOR_FIRMWARE_PROGRESS, event_offset=0x02, severity=0x01,
-                           entity=_ENTITY_BIOS, data=bytes([0x40, code]))
-    if kind is EventKind.BOOT_FAILED:
-        return EventRecord(timestamp, SENSOR_NO_BOOTABLE_MEDIA, entity=_ENTITY_BIOS)
-    return None
