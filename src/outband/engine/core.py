@@ -29,6 +29,7 @@ from .state import StateStore
 DEFAULT_AMT_VERSION: Final = "16.1.30.2307"
 AUDIT_CAPACITY: Final = 1000
 EVENT_CAPACITY: Final = 390
+EVENTLOG_FROZEN_KEY: Final = "eventlog/frozen"
 DIGEST_PROFILES: Final = (
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/digest",
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/digest",
@@ -76,7 +77,10 @@ class Engine:
         self.message_ids = MessageIds(int.from_bytes(secrets.token_bytes(2), "big"))
         self.server_header = f"Intel(R) Active Management Technology {config.amt_version}"
         self._event_listeners: list[Callable[[PlatformEvent], None]] = []
+        self._login_failure_listeners: list[Callable[[AuthResult, str], None]] = []
         platform.add_listener(self._on_platform_event)
+        for hook in self.registry.attach_hooks:
+            hook(self)
 
     # ------------------------------------------------------------------------------------------ identity
 
@@ -120,8 +124,13 @@ class Engine:
         return reply(request, fault, self.message_ids.next())
 
     def login_failed(self, result: AuthResult, peer: str) -> None:
-        """Audit 1605 and event-log sensor type 6, as AMT records failed logins (§2.2)."""
+        """Audit 1605, then tell listeners (the event log adds sensor type 6), as AMT records failed logins."""
         self.audit(AuditApp.SECURITY_ADMIN, 5, user=result.claimed_username or "", address=peer)
+        for listener in list(self._login_failure_listeners):
+            listener(result, peer)
+
+    def add_login_failure_listener(self, listener: Callable[[AuthResult, str], None]) -> None:
+        self._login_failure_listeners.append(listener)
 
     # ------------------------------------------------------------------------------------------ logs
 
@@ -144,6 +153,9 @@ class Engine:
         self.store.append_log("audit", record.encode(), capacity=AUDIT_CAPACITY)
 
     def log_event(self, record: EventRecord) -> None:
+        """Append to the event log, unless a console froze it (AMT_MessageLog.FreezeLog)."""
+        if self.store.get(EVENTLOG_FROZEN_KEY):
+            return
         self.store.append_log("event", record.encode(), capacity=EVENT_CAPACITY)
 
     def add_event_listener(self, listener: Callable[[PlatformEvent], None]) -> None:

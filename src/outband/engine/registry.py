@@ -90,6 +90,12 @@ class Service:
     def __init__(self, name: str) -> None:
         self.name = name
         self.handlers: dict[str, ClassHandler] = {}
+        self.attach_hooks: list[Callable[[Engine], None]] = []
+
+    def on_attach(self, fn: Callable[[Engine], None]) -> Callable[[Engine], None]:
+        """Run ``fn(engine)`` once when an engine with this service is built (to subscribe to its events)."""
+        self.attach_hooks.append(fn)
+        return fn
 
     def handler(self, class_name: str) -> ClassHandler:
         key = class_name_of(class_name)
@@ -138,7 +144,9 @@ class Registry:
 
     def __init__(self, services: Iterable[Service]) -> None:
         self.handlers: dict[str, ClassHandler] = {}
+        self.attach_hooks: list[Callable[[Engine], None]] = []
         for service in services:
+            self.attach_hooks.extend(service.attach_hooks)
             for name, handler in service.handlers.items():
                 if name in self.handlers:
                     raise ValueError(f"class {name} is registered by two services")

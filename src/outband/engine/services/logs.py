@@ -55,7 +55,7 @@ from ...proto.amtlog import (
 )
 from ...proto.cim.model import CimDateTime, CimObject
 from ...proto.wsman.namespaces import resource_uri
-from ..core import AUDIT_CAPACITY, EVENT_CAPACITY, Engine
+from ..core import AUDIT_CAPACITY, EVENT_CAPACITY, EVENTLOG_FROZEN_KEY, Engine
 from ..platforms.base import EventKind, PlatformEvent
 from ..registry import Context, Service
 
@@ -72,8 +72,8 @@ EVENT_KIND: Final = "event"
 RECORDS_PER_READ: Final = 10
 """Audit records per ReadRecords reply."""
 
-FROZEN_KEY: Final = "eventlog/frozen"
-"""State-store flag: the event log is frozen (FreezeLog)."""
+FROZEN_KEY: Final = EVENTLOG_FROZEN_KEY
+"""State-store flag: the event log is frozen (FreezeLog); Engine.log_event honours it for every writer."""
 
 # AuditState bits (MCMD index.html processAuditLog0; 0x01 disabled and 0x02 locked are never set here).
 AUDIT_ALMOST_FULL: Final = 0x04
@@ -149,7 +149,6 @@ def audit_log(engine: Engine) -> CimObject:
 
 @service.instances(AUDIT_LOG, realm=Realm.AUDIT_LOG)
 def audit_logs(engine: Engine) -> Iterable[CimObject]:
-    attach(engine)
     return [audit_log(engine)]
 
 
@@ -216,7 +215,6 @@ def message_log(engine: Engine) -> CimObject:
 
 @service.instances(MESSAGE_LOG, realm=Realm.EVENT_LOG_READER)
 def message_logs(engine: Engine) -> Iterable[CimObject]:
-    attach(engine)
     return [message_log(engine)]
 
 
@@ -240,7 +238,6 @@ def _position(engine: Engine, message: CimObject) -> int | None:
 
 @service.method(MESSAGE_LOG, "PositionToFirstRecord", realm=Realm.EVENT_LOG_READER)
 async def position_to_first(ctx: Context, target: CimObject | None, message: CimObject) -> CimObject:
-    attach(ctx.engine)
     return method_output(MESSAGE_LOG, "PositionToFirstRecord", IterationIdentifier="1", ReturnValue=0)
 
 
@@ -486,8 +483,9 @@ def _runtime(engine: Engine) -> _Runtime:
     return state
 
 
+@service.on_attach
 def attach(engine: Engine) -> None:
-    """Start turning ``engine``'s platform events into event-log records (once per engine)."""
+    """Turn ``engine``'s platform events and failed logins into event-log records (once per engine)."""
     state = _runtime(engine)
     if state.attached:
         return
@@ -501,6 +499,7 @@ def attach(engine: Engine) -> None:
             write_events(target, event_records(event, int(target.clock()), previous))
 
     engine.add_event_listener(on_event)
+    engine.add_login_failure_listener(lambda result, peer: record_failed_login(engine))
 
 
 def record_failed_login(engine: Engine) -> None:
