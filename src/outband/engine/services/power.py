@@ -131,7 +131,7 @@ def _association(engine: Engine) -> CimObject:
 
 @service.instances(POWER_SERVICE, realm=Realm.REMOTE_CONTROL)
 def power_management_service(engine: Engine) -> Iterable[CimObject]:
-    attach_services(engine)
+    attach_services(engine)  # also reached by every RequestPowerStateChange, which selects this instance
     return [_power_service(engine)]
 
 
@@ -168,19 +168,18 @@ def ips_power_management_service(engine: Engine) -> Iterable[CimObject]:
 @service.method(POWER_SERVICE, "RequestPowerStateChange", realm=Realm.REMOTE_CONTROL)
 async def request_power_state_change(ctx: Context, target: CimObject | None, params: CimObject) -> CimObject:
     engine = ctx.engine
+    method = "RequestPowerStateChange"
     requested = requested_state(params, "PowerState")
     if not _names_host(params.get("ManagedElement")) or not _optional_datetimes(params):
-        return _output(POWER_SERVICE, "RequestPowerStateChange", INVALID_PARAMETER)
+        return method_output(POWER_SERVICE, method, INVALID_PARAMETER)
     if requested not in KNOWN_POWER_STATES:
-        return _output(POWER_SERVICE, "RequestPowerStateChange", NOT_SUPPORTED)
+        return method_output(POWER_SERVICE, method, NOT_SUPPORTED)
     if requested not in available_power_states(engine):
-        return _output(POWER_SERVICE, "RequestPowerStateChange", FAILED_IN_STATE)
-    # The next boot must carry whatever boot options a console armed, even right after an engine restart.
-    boot.attach(engine)
+        return method_output(POWER_SERVICE, method, FAILED_IN_STATE)
     if not await engine.platform.request_power(PowerAction(requested)):
-        return _output(POWER_SERVICE, "RequestPowerStateChange", FAILED_IN_STATE)
+        return method_output(POWER_SERVICE, method, FAILED_IN_STATE)
     engine.audit(AuditApp.REMOTE_CONTROL, _AUDIT_EVENT[requested], account=ctx.account, address=ctx.peer)
-    return _output(POWER_SERVICE, "RequestPowerStateChange", COMPLETED)
+    return method_output(POWER_SERVICE, method, COMPLETED)
 
 
 @service.method(IPS_POWER_SERVICE, "RequestOSPowerSavingStateChange", realm=Realm.REMOTE_CONTROL)
@@ -192,13 +191,13 @@ async def request_os_power_saving_state_change(
     requested = requested_state(params, "OSPowerSavingState")
     if requested not in (OS_FULL_POWER, OS_POWER_SAVING) or not _names_host(params.get("ManagedElement")) \
             or not _optional_datetimes(params):
-        return _output(IPS_POWER_SERVICE, method, INVALID_PARAMETER)
+        return method_output(IPS_POWER_SERVICE, method, INVALID_PARAMETER)
     platform = ctx.engine.platform
     if not isinstance(platform, HasOSPowerSaving):
-        return _output(IPS_POWER_SERVICE, method, NOT_SUPPORTED)
+        return method_output(IPS_POWER_SERVICE, method, NOT_SUPPORTED)
     if not platform.set_os_power_saving(requested == OS_POWER_SAVING):
-        return _output(IPS_POWER_SERVICE, method, FAILED_IN_STATE)
-    return _output(IPS_POWER_SERVICE, method, COMPLETED)
+        return method_output(IPS_POWER_SERVICE, method, FAILED_IN_STATE)
+    return method_output(IPS_POWER_SERVICE, method, COMPLETED)
 
 
 def requested_state(params: CimObject, name: str) -> int:
@@ -224,8 +223,4 @@ def _names_host(value: Value | list[Value]) -> bool:
 def _optional_datetimes(params: CimObject) -> bool:
     """Time and TimeoutPeriod may be given (AMT acts at once and ignores them) but must be CIM datetimes."""
     return all(isinstance(params.get(name), CimDateTime | None) for name in ("Time", "TimeoutPeriod"))
-
-
-def _output(class_name: str, method: str, return_value: int) -> CimObject:
-    return method_output(class_name, method, return_value)
 
