@@ -104,21 +104,21 @@ def rsa_key(label: str) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _name(cn: str, ou: str | None = None) -> x509.Name:
+def name(cn: str, ou: str | None = None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test CA")]
     if ou is not None:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
     return x509.Name(attrs)
 
 
-def issue(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: x509.Name, issuer_key: rsa.RSAPrivateKey, *,
+def issue(subject: x509.Name, key: rsa.RSAPublicKey, issuer: x509.Name, issuer_key: rsa.RSAPrivateKey, *,
           ca: bool, eku: list[x509.ObjectIdentifier] | None = None, days: int = 365) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
-        .public_key(key.public_key())
+        .public_key(key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=days))
@@ -152,12 +152,12 @@ class ProvisioningChain:
 def provisioning_chain(*, cn: str = f"rps.{DOMAIN}", eku: bool = True, ou: bool = False,
                        root_label: str = "root") -> ProvisioningChain:
     root_key, mid_key, leaf_key = rsa_key(root_label), rsa_key("intermediate"), rsa_key("leaf")
-    root_name, mid_name = _name(f"Test Root {root_label}"), _name("Test Intermediate")
-    root = issue(root_name, root_key, root_name, root_key, ca=True)
-    mid = issue(mid_name, mid_key, root_name, root_key, ca=True)
+    root_name, mid_name = name(f"Test Root {root_label}"), name("Test Intermediate")
+    root = issue(root_name, root_key.public_key(), root_name, root_key, ca=True)
+    mid = issue(mid_name, mid_key.public_key(), root_name, root_key, ca=True)
     leaf_eku = [ExtendedKeyUsageOID.SERVER_AUTH] + ([PROVISIONING_EKU] if eku else [])
-    leaf = issue(_name(cn, provisioning.PROVISIONING_OU if ou else None), leaf_key, mid_name, mid_key, ca=False,
-                 eku=leaf_eku)
+    leaf = issue(name(cn, provisioning.PROVISIONING_OU if ou else None), leaf_key.public_key(), mid_name, mid_key,
+                 ca=False, eku=leaf_eku)
     return ProvisioningChain((leaf, mid, root), leaf_key)
 
 

@@ -23,6 +23,7 @@ import asyncio
 import base64
 import functools
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -254,14 +255,25 @@ def management_service(engine: Engine) -> Iterable[CimObject]:
     )]
 
 
+def distinguished_names(cert: x509.Certificate) -> tuple[str, str]:
+    """Issuer and Subject as AMT writes them: RFC 4514, last RDN first (``C=unknown,O=unknown,CN=MPSRoot-0af1d5``).
+
+    Certificates in the field break X.520 length rules (RPS's MPS root has ``C=unknown``); cryptography warns
+    about them and AMT accepts them, so the warning is not passed on.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return cert.issuer.rfc4514_string(), cert.subject.rfc4514_string()
+
+
 def certificate_instance(stored: StoredCertificate) -> CimObject:
-    cert = stored.certificate
+    issuer, subject = distinguished_names(stored.certificate)
     return CimObject.new(
         "AMT_PublicKeyCertificate",
         ElementName="Intel(r) AMT Certificate",
         InstanceID=stored.instance_id,
-        Issuer=cert.issuer.rfc4514_string(),
-        Subject=cert.subject.rfc4514_string(),
+        Issuer=issuer,
+        Subject=subject,
         TrustedRootCertficate=stored.trusted_root,
         X509Certificate=stored.der,
     )
