@@ -6,6 +6,10 @@ machine cannot take from that state (e.g. sleep while off), which AMT reports as
 on (or resetting) runs a boot: the one-shot boot request chosen through AMT's boot services is consumed, and
 the machine reports what it booted from.  Events go to listeners (the engine's event and audit logs).
 
+The machine has a console (``console.py``): each boot runs POST, the boot loader and a shell on its serial
+port and text screen; powering off (or sleeping, or a reset) stops it, and the shell's poweroff and reboot
+commands come back here as power requests.
+
 The simulated OS can enter its own power-saving mode (modern standby: the display is off, the machine stays in
 S0), which AMT asks for with IPS_PowerManagementService; any power transition leaves it.
 """
@@ -16,6 +20,7 @@ from collections import deque
 from typing import Final
 
 from .base import BootDevice, BootRequest, EventKind, Listener, PlatformEvent, PowerAction, PowerState
+from .console import SimConsole
 from .profile import HardwareProfile
 
 P = PowerState
@@ -48,6 +53,7 @@ _TRANSITIONS[(P.ON, A.HIBERNATE)] = (P.HIBERNATE, (E.HIBERNATE,))
 _TRANSITIONS[(P.ON, A.NMI)] = (P.ON, (E.CRASH,))
 
 _BOOTS_AFTER: Final = frozenset({E.POWER_ON, E.RESET})
+_CONSOLE_STOPS: Final = frozenset({E.POWER_OFF, E.RESET, E.SLEEP, E.HIBERNATE})
 
 _BOOT_TARGETS: Final = {
     BootDevice.DEFAULT: "hard disk",
@@ -64,11 +70,16 @@ _BOOT_TARGETS: Final = {
 class SimMachine:
     """A simulated PC.  ``power_state`` starts as given (a freshly plugged-in PC is soft-off)."""
 
-    def __init__(self, profile: HardwareProfile | None = None, *, power_state: PowerState = P.OFF_SOFT) -> None:
+    def __init__(self, profile: HardwareProfile | None = None, *, power_state: PowerState = P.OFF_SOFT,
+                 console: SimConsole | None = None) -> None:
         self.profile = profile or HardwareProfile()
         self._state = power_state
         self._next_boot = BootRequest()
-        self._listeners: list[Listener] = []
+        self._listeners: list[Listener] = [self._drive_console]
+        self.console = console or SimConsole(self.profile)
+        self.console.power = self.request_power
+        if power_state is P.ON:
+            self.console.running()
         self._os_power_saving = False
         self.last_boot: BootRequest | None = None
         self.boot_count = 0
@@ -128,6 +139,14 @@ class SimMachine:
     def notify_user(self, text: str) -> None:
         self.screen_messages.append(text)
 
+    def _drive_console(self, event: PlatformEvent) -> None:
+        if event.kind in _CONSOLE_STOPS:
+            self.console.power_off()
+        elif event.kind is E.BOOT and self.last_boot is not None:
+            self.console.boot(self.last_boot)
+        elif event.kind is E.CRASH:
+            self.console.crash()
+
     def _emit(self, event: PlatformEvent) -> None:
         for listener in list(self._listeners):
             listener(event)
@@ -136,4 +155,4 @@ class SimMachine:
         return None
 
     async def stop(self) -> None:
-        return None
+        await self.console.stop()
