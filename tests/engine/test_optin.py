@@ -14,6 +14,7 @@ from tests.engine.wire_shape import assert_same_shape, load_capture
 from outband.engine.acl import Account
 from outband.engine.services import optin, sessions
 from outband.engine.services.optin import OptInRequired, OptInState, Purpose, consent_granted
+from outband.engine.services.provisioning import ControlMode, set_provisioning
 from outband.proto.amt import PTStatus, Realm
 from outband.proto.amtlog import AuditRecord
 from outband.proto.cim.model import CimObject
@@ -200,7 +201,7 @@ async def test_policy_changes_in_admin_control_mode(env: RunningEngine) -> None:
 
 async def test_client_control_mode_forces_consent_for_everything(env: RunningEngine) -> None:
     engine = env.engine
-    engine.store.set(optin.CONTROL_MODE_KEY, optin.CLIENT_CONTROL)
+    set_provisioning(engine, ControlMode.CLIENT)
     body = await instance(env)
     assert (body["CanModifyOptInPolicy"], body["OptInRequired"]) == (0, OptInRequired.ALL)
     assert not consent_granted(engine, Purpose.BOOT)

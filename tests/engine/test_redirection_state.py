@@ -10,6 +10,7 @@ from tests.engine.wire_shape import assert_same_shape, load_capture
 
 from outband.engine.acl import Account
 from outband.engine.services import optin, sessions
+from outband.engine.services.provisioning import ControlMode, set_provisioning
 from outband.engine.services.redirection import RedirectionState, redirection_state, rfb_password
 from outband.proto.amt import Realm
 from outband.proto.amtlog import AuditRecord
@@ -188,7 +189,7 @@ async def test_kvm_consent_policy_is_the_opt_in_policy(engine_env: RunningEngine
     assert optin.required(engine) is optin.OptInRequired.NONE
     assert optin.consent_granted(engine, optin.Purpose.KVM)
     assert audit_ids(env, 29, 30) == [3000, 2901]
-    engine.store.set(optin.CONTROL_MODE_KEY, optin.CLIENT_CONTROL)
+    set_provisioning(engine, ControlMode.CLIENT)
     assert (await get(env, KVM_SETTINGS))["OptInPolicy"] is True
     assert isinstance((await put(env, KVM_SETTINGS, OptInPolicy=False)).fault, F.AccessDenied)
 

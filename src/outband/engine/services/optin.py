@@ -48,6 +48,7 @@ from ...proto.wsman import faults as F
 from ..core import Engine
 from ..registry import Context, Service
 from ..settings import SettingsClass
+from .provisioning import ControlMode, provisioning
 from .runtimestate import instance_id, runtime
 from .servicekit import MethodError, StatusHandler, int_param, service_instance, status_method
 from .sessions import CONSENT_SESSIONS, last_session_closed, open_sessions
@@ -57,11 +58,6 @@ service = Service("optin")
 CLASS: Final = "IPS_OptInService"
 SERVICE_NAME: Final = "Intel(r) AMT OptIn Service"
 STATE_KEY: Final = "optin/state"
-CONTROL_MODE_KEY: Final = "provisioning/control_mode"
-"""``IPS_HostBasedSetupService.CurrentControlMode`` as the provisioning service persists it (1 client, 2 admin).
-Absent means admin control: an engine starts provisioned with its admin password."""
-
-CLIENT_CONTROL: Final = 1
 MAX_WRONG_CODES: Final = 3
 BLOCK_SECONDS: Final = 60.0
 MAX_BLOCK_SECONDS: Final = 960.0
@@ -153,12 +149,9 @@ def _reset(record: ConsentRecord) -> ConsentRecord:
                          block_rounds=record.block_rounds)
 
 
-def control_mode(engine: Engine) -> int:
-    return int(engine.store.get(CONTROL_MODE_KEY, 2))
-
-
 def can_modify_policy(engine: Engine) -> bool:
-    return control_mode(engine) != CLIENT_CONTROL
+    """Only client control mode (host-based setup) fixes the policy (IRG getuserconsentstatus.htm)."""
+    return provisioning(engine).mode is not ControlMode.CLIENT
 
 
 def required(engine: Engine) -> OptInRequired:
