@@ -226,8 +226,6 @@ async def test_realms_are_enforced_on_every_call(env: RunningEngine) -> None:
     assert env.machine.power_state is PowerState.ON
 
 
-@pytest.mark.xfail(strict=True, reason="wsman_server reads a body with one StreamReader.read(n), which returns only "
-                   "what is buffered: a request that arrives in several chunks is cut short")
 async def test_a_request_sent_in_pieces_is_read_whole(raw: RawDigest) -> None:
     nonce = await raw.nonce()
 

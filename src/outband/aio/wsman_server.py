@@ -80,8 +80,8 @@ def _handler(resolve: EndpointResolver) -> Callable[[web.Request], Awaitable[web
         if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
             return await _fault_response(request, endpoint, Header(), F.EncodingLimit(
                 detail=F.detail_uri("MaxEnvelopeSize")), close=True)
-        body = await request.content.read(MAX_REQUEST_BYTES + 1)
-        if len(body) > MAX_REQUEST_BYTES:
+        body = await _read_capped(request)
+        if body is None:
             return await _fault_response(request, endpoint, Header(), F.EncodingLimit(
                 detail=F.detail_uri("MaxEnvelopeSize")), close=True)
 
@@ -113,6 +113,18 @@ def _handler(resolve: EndpointResolver) -> Callable[[web.Request], Awaitable[web
         return await _soap_response(request, endpoint, answer)
 
     return handle
+
+
+async def _read_capped(request: web.Request) -> bytes | None:
+    """The whole body however it was chunked on the wire, or None once it passes the cap."""
+    body = bytearray()
+    while True:
+        chunk = await request.content.read(65536)
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > MAX_REQUEST_BYTES:
+            return None
 
 
 def _unauthorized(endpoint: WsmanEndpoint, *, stale: bool) -> web.Response:

@@ -30,6 +30,8 @@ DEFAULT_AMT_VERSION: Final = "16.1.30.2307"
 AUDIT_CAPACITY: Final = 1000
 EVENT_CAPACITY: Final = 390
 EVENTLOG_FROZEN_KEY: Final = "eventlog/frozen"
+TIME_OFFSET_KEY: Final = "timesync/offset"
+"""Seconds between AMT's clock (set by consoles with SetHighAccuracyTimeSynch) and the host machine's."""
 DIGEST_PROFILES: Final = (
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/digest",
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/digest",
@@ -132,6 +134,10 @@ class Engine:
     def add_login_failure_listener(self, listener: Callable[[AuthResult, str], None]) -> None:
         self._login_failure_listeners.append(listener)
 
+    def now(self) -> float:
+        """Now on AMT's own clock (UTC epoch seconds): what logs are stamped with and alarms are due on."""
+        return self.clock() + float(self.store.get(TIME_OFFSET_KEY, 0.0))
+
     # ------------------------------------------------------------------------------------------ logs
 
     def audit(
@@ -145,7 +151,7 @@ class Engine:
             event_id=event,
             initiator_type=InitiatorType.HTTP_DIGEST if name else InitiatorType.LOCAL,
             initiator=(name or "")[:255],
-            timestamp=int(self.clock()),
+            timestamp=int(self.now()),
             location_type=0 if address else 2,
             address=address[:255],
             extended=extended[:255],
@@ -169,8 +175,12 @@ class Engine:
 
     async def start(self) -> None:
         await self.platform.start()
+        for hook in self.registry.start_hooks:
+            hook(self)
 
     async def stop(self) -> None:
+        for hook in self.registry.stop_hooks:
+            hook(self)
         await self.platform.stop()
 
 

@@ -38,8 +38,8 @@ from ..proto.wsman.namespaces import ENUMERATE_EPR, ENUMERATE_OBJECT_AND_EPR, Ac
 from .registry import ClassHandler, Context
 
 if TYPE_CHECKING:
-    from .core import Engine
     from .acl import Account
+    from .core import Engine
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ async def dispatch(engine: Engine, request: Envelope, account: Account, peer: st
     return engine.reply(header, body)
 
 
-async def _operate(engine: Engine, request: Envelope, account: Account, peer: str) -> Body:  # noqa: C901
+async def _operate(engine: Engine, request: Envelope, account: Account, peer: str) -> Body:
     header = request.header
     _check_headers(header)
     handler = engine.registry.lookup(header.resource_uri)

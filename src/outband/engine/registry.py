@@ -24,8 +24,8 @@ from ..proto.wsman import EndpointReference, Header, SelectorSet
 from ..proto.wsman.namespaces import class_name_of, resource_uri
 
 if TYPE_CHECKING:
-    from .core import Engine
     from .acl import Account
+    from .core import Engine
 
 
 @dataclass(slots=True)
@@ -91,6 +91,18 @@ class Service:
         self.name = name
         self.handlers: dict[str, ClassHandler] = {}
         self.attach_hooks: list[Callable[[Engine], None]] = []
+        self.start_hooks: list[Callable[[Engine], None]] = []
+        self.stop_hooks: list[Callable[[Engine], None]] = []
+
+    def on_start(self, fn: Callable[[Engine], None]) -> Callable[[Engine], None]:
+        """Run ``fn(engine)`` when the engine starts, inside the event loop (timers are armed here)."""
+        self.start_hooks.append(fn)
+        return fn
+
+    def on_stop(self, fn: Callable[[Engine], None]) -> Callable[[Engine], None]:
+        """Run ``fn(engine)`` when the engine stops (nothing of a stopped engine may still fire)."""
+        self.stop_hooks.append(fn)
+        return fn
 
     def on_attach(self, fn: Callable[[Engine], None]) -> Callable[[Engine], None]:
         """Run ``fn(engine)`` once when an engine with this service is built (to subscribe to its events)."""
@@ -145,8 +157,12 @@ class Registry:
     def __init__(self, services: Iterable[Service]) -> None:
         self.handlers: dict[str, ClassHandler] = {}
         self.attach_hooks: list[Callable[[Engine], None]] = []
+        self.start_hooks: list[Callable[[Engine], None]] = []
+        self.stop_hooks: list[Callable[[Engine], None]] = []
         for service in services:
             self.attach_hooks.extend(service.attach_hooks)
+            self.start_hooks.extend(service.start_hooks)
+            self.stop_hooks.extend(service.stop_hooks)
             for name, handler in service.handlers.items():
                 if name in self.handlers:
                     raise ValueError(f"class {name} is registered by two services")

@@ -111,7 +111,7 @@ def _check_type(name: str, t: CimType, array: bool, value: Value | list[Value]) 
             (t is CimType.BOOLEAN and isinstance(v, bool))
             or (t.is_integer and isinstance(v, int) and not isinstance(v, bool) and t.range[0] <= v <= t.range[1])
             or (t is CimType.STRING and isinstance(v, str))
-            or t not in (CimType.BOOLEAN, CimType.STRING) and not t.is_integer
+            or (t not in (CimType.BOOLEAN, CimType.STRING) and not t.is_integer)
         )
         if not ok:
             raise F.InvalidRepresentation(f"{name}: {v!r} is not a valid {t.value}",

@@ -117,6 +117,7 @@ def _schedule(engine: Engine) -> _Schedule:
     return runtime(engine, "alarms", _Schedule)
 
 
+@service.on_start
 def attach(engine: Engine) -> None:
     """Arm the engine's alarm timer for its stored alarms (once per engine; needs the running event loop)."""
     schedule = _schedule(engine)
@@ -125,6 +126,7 @@ def attach(engine: Engine) -> None:
         reschedule(engine)
 
 
+@service.on_stop
 def detach(engine: Engine) -> None:
     """Stop the engine's alarm timer (an engine that stops must not wake its host afterwards)."""
     schedule = _schedule(engine)
@@ -286,7 +288,6 @@ def _check_unique(alarm: Alarm, others: Iterable[Alarm]) -> None:
 @service.instances(SERVICE_CLASS, realm=Realm.REMOTE_CONTROL)
 def alarm_clock_service(engine: Engine) -> Iterable[CimObject]:
     """Scoped to the host, unlike AMT's other services (FX ``amt/alarmclock/get.xml``)."""
-    attach(engine)
     return [CimObject.new(SERVICE_CLASS, CreationClassName=SERVICE_CLASS, ElementName=SERVICE_NAME,
                           Name=SERVICE_NAME, SystemCreationClassName="CIM_ComputerSystem",
                           SystemName=HOST_SYSTEM_NAME)]
@@ -308,7 +309,6 @@ async def add_alarm(ctx: Context, target: CimObject | None, params: CimObject) -
 
 @service.instances(OCCURRENCE_CLASS, realm=Realm.REMOTE_CONTROL)
 def alarm_occurrences(engine: Engine) -> Iterable[CimObject]:
-    attach(engine)
     return [alarm.instance() for alarm in stored_alarms(engine)]
 
 

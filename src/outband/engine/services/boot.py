@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from weakref import WeakSet
 
 from ...proto.amt import Realm
 from ...proto.amtlog import AuditApp
@@ -190,14 +189,9 @@ def _clear_after_boot(engine: Engine, event: PlatformEvent) -> None:
     _apply(engine)
 
 
-_attached: WeakSet[Engine] = WeakSet()
-
-
+@service.on_attach
 def attach(engine: Engine) -> None:
-    """Hand the stored boot configuration to the platform and clear it after each boot (once per engine)."""
-    if engine in _attached:
-        return
-    _attached.add(engine)
+    """Hand the stored boot configuration to the platform and clear it after each boot."""
     engine.add_event_listener(lambda event: _clear_after_boot(engine, event))
     _apply(engine)
 
@@ -223,7 +217,6 @@ def boot_capabilities(engine: Engine) -> Iterable[CimObject]:
 
 @service.instances("AMT_BootSettingData", realm=Realm.REMOTE_CONTROL)
 def boot_setting_data(engine: Engine) -> Iterable[CimObject]:
-    attach(engine)
     obj = SETTINGS.instance(engine)
     obj["OptionsCleared"] = not options_set(SETTINGS.values(engine))
     return [obj]
@@ -262,7 +255,6 @@ def _check_supported(values: Mapping[str, Any]) -> None:
 
 @service.instances("CIM_BootService", realm=Realm.REMOTE_CONTROL)
 def boot_service(engine: Engine) -> Iterable[CimObject]:
-    attach(engine)
     return [me_service("CIM_BootService", BOOT_SERVICE_NAME, EnabledState=2, OperationalStatus=[0],
                        RequestedState=12)]
 
@@ -290,7 +282,6 @@ async def set_boot_config_role(ctx: Context, target: CimObject | None, params: C
 
 @service.instances("CIM_BootConfigSetting", realm=Realm.REMOTE_CONTROL)
 def boot_config_setting(engine: Engine) -> Iterable[CimObject]:
-    attach(engine)
     return [CimObject.new("CIM_BootConfigSetting", ElementName="Intel(r) AMT: Boot Configuration",
                           InstanceID=CONFIG_ID)]
 

@@ -80,7 +80,7 @@ async def put_general_settings(ctx: Context, current: CimObject, new: CimObject)
 
 
 def _versions(engine: Engine) -> list[tuple[str, str]]:
-    parts = (engine.amt_version.split(".") + ["0", "0", "0", "0"])[:4]
+    parts = [*engine.amt_version.split("."), "0", "0", "0", "0"][:4]
     version, build = ".".join(parts[:3]), parts[3]
     return [
         ("Flash", version),

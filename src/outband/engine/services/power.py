@@ -29,7 +29,7 @@ from ...proto.wsman.namespaces import resource_uri
 from ..core import Engine
 from ..platforms.base import PowerAction, PowerState
 from ..registry import Context, Service
-from . import alarms, boot, logs
+from . import boot
 from .support import HOST_SYSTEM_NAME, ME_SYSTEM_NAME, me_service, method_output
 
 service = Service("power")
@@ -81,21 +81,6 @@ class HasOSPowerSaving(Protocol):
     def set_os_power_saving(self, saving: bool) -> bool: ...
 
 
-# ---------------------------------------------------------------------------------------------- attaching
-
-
-def attach_services(engine: Engine) -> None:
-    """What must run per engine for power actions to have their effects: the event log records what the host
-    does, the armed boot configuration reaches the platform, alarms are scheduled.
-
-    Until the engine calls these hooks itself when it starts, the first request to the power services calls
-    this (each hook acts once per engine); MeshCommander and MPS read the power state first thing.
-    """
-    logs.attach(engine)
-    boot.attach(engine)
-    alarms.attach(engine)
-
-
 # ---------------------------------------------------------------------------------------------- instances
 
 
@@ -131,27 +116,23 @@ def _association(engine: Engine) -> CimObject:
 
 @service.instances(POWER_SERVICE, realm=Realm.REMOTE_CONTROL)
 def power_management_service(engine: Engine) -> Iterable[CimObject]:
-    attach_services(engine)  # also reached by every RequestPowerStateChange, which selects this instance
     return [_power_service(engine)]
 
 
 @service.instances(ASSOCIATION, realm=Realm.REMOTE_CONTROL)
 def associated_power_management_service(engine: Engine) -> Iterable[CimObject]:
-    attach_services(engine)
     return [_association(engine)]
 
 
 @service.instances("CIM_ServiceAvailableToElement", realm=Realm.REMOTE_CONTROL)
 def service_available_to_element(engine: Engine) -> Iterable[CimObject]:
     """The only service-to-element association AMT exposes is the power one (§3.2): its items are the subclass."""
-    attach_services(engine)
     return [_association(engine)]
 
 
 @service.instances(IPS_POWER_SERVICE, realm=Realm.REMOTE_CONTROL)
 def ips_power_management_service(engine: Engine) -> Iterable[CimObject]:
     """OSPowerSavingState is present only while an OS runs: AMT leaves it out when the host is off (MPS #2278)."""
-    attach_services(engine)
     obj = me_service(IPS_POWER_SERVICE, NAME, EnabledState=5, RequestedState=12)
     platform = engine.platform
     if platform.power_state is P.ON:

@@ -21,7 +21,7 @@ from ...proto.amt import PTStatus, Realm
 from ...proto.amtlog import AuditApp
 from ...proto.cim.model import CimObject
 from ...proto.wsman import faults as F
-from ..core import Engine
+from ..core import TIME_OFFSET_KEY, Engine
 from ..registry import Context, Service
 from .support import me_service, method_output
 
@@ -29,7 +29,7 @@ service = Service("timesync")
 
 CLASS: Final = "AMT_TimeSynchronizationService"
 NAME: Final = "Intel(r) AMT Time Synchronization Service"
-OFFSET_KEY: Final = "timesync/offset"
+OFFSET_KEY: Final = TIME_OFFSET_KEY
 """Seconds AMT's clock runs ahead of the engine's wall clock (negative: behind)."""
 SYNCED_KEY: Final = "timesync/synced"
 
@@ -45,8 +45,7 @@ CLOCK_LISTENERS: list[Callable[[Engine], None]] = []
 
 def amt_time(engine: Engine) -> float:
     """Now, on AMT's clock (UTC epoch seconds)."""
-    offset = engine.store.get(OFFSET_KEY, 0.0)
-    return engine.clock() + float(offset)
+    return engine.now()
 
 
 @service.instances(CLASS, realm=Realm.NETWORK_TIME)
