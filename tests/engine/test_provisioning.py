@@ -33,7 +33,7 @@ from tests.engine.wire_shape import assert_same_shape, load_capture
 from outband.aio.errors import AuthenticationError
 from outband.aio.wsman_client import WsmanTransport
 from outband.engine.acl import Account
-from outband.engine.services import certificates, provisioning
+from outband.engine.services import certificates, provisioning, remoteaccess
 from outband.engine.services.provisioning import ControlMode, ProvisioningState
 from outband.proto.amt import Realm
 from outband.proto.cim.model import XmlFragment
@@ -365,6 +365,9 @@ async def test_unprovision_erases_configuration_and_keeps_the_audit_trail(env, c
                                  frozenset({Realm.REMOTE_CONTROL})))
     engine.store.set("settings/AMT_GeneralSettings/Intel(r) AMT: General Settings", {"HostName": "changed"})
     engine.store.append_log("event", bytes(21))
+    assert await returns(t, "AMT_RemoteAccessService", "AddMpServer", AccessInfo="mps.example.com", InfoFormat=201,
+                         Port=4433, AuthMethod=2, Username="cira", Password="Cira!pw1") == 0
+    assert await returns(t, SETUP, "CommitChanges") == 0
 
     reply = await t.send(invoke(SETUP, "Unprovision", ProvisioningMode=1))
     assert_method_shape(reply, conformance_dir, "amt/setupandconfiguration/unprovision.xml")
@@ -377,6 +380,8 @@ async def test_unprovision_erases_configuration_and_keeps_the_audit_trail(env, c
     assert provisioning.pki_dns_suffix(engine) == DOMAIN  # the DNS suffix stays since AMT 12
     assert engine.store.get("settings/AMT_GeneralSettings/Intel(r) AMT: General Settings") is None
     assert engine.store.count_log("event") == 0
+    assert remoteaccess.cira_config(engine) is None
+    assert certificates.tls_configuration(engine) is None
     last = audits(env)[-1]
     assert (last.full_id, last.initiator, last.extended) == (1619, "admin", bytes([4]))
     # The admin credential still works (it stands in for the host's), and a second Unprovision is refused.

@@ -211,9 +211,11 @@ def _next_handle(engine: Engine, kind: str) -> int:
 
 
 def _parse_der_certificate(blob: bytes) -> x509.Certificate:
+    """Parse as far as every later read goes (key, names), so a stored certificate can always be shown."""
     try:
         cert = _parse_certificate(blob)
         cert.public_key()
+        distinguished_names(cert)
     except (ValueError, UnsupportedAlgorithm):
         raise MethodError(INVALID_CERT, "not a DER X.509 certificate") from None
     return cert

@@ -49,7 +49,7 @@ from .servicekit import (
     status_method,
     str_param,
 )
-from .support import ME_SYSTEM_NAME, me_service
+from .support import ME_SYSTEM_NAME, me_service, method_output
 
 service = Service("remoteaccess")
 
@@ -63,6 +63,7 @@ MPS_ELEMENT_NAME: Final = "Intel(r) AMT:Management Presence Server"
 RULE_ELEMENT_NAME: Final = "Inte(r) AMT:Remote Access Policy"
 """Misspelled exactly so by firmware (FX amt/remoteaccess/policyrule/get.xml)."""
 CREDENTIAL_ID: Final = "Intel(r) AMT:MPS Username Password {}"
+UIC_CLASS: Final = "AMT_UserInitiatedConnectionService"
 UIC_NAME: Final = "Intel(r) AMT User Initiated Connection Service"
 
 MAX_SERVERS: Final = 4
@@ -444,21 +445,18 @@ def user_initiated_state(engine: Engine) -> int:
     return int(engine.store.get(UIC_KEY) or UIC_DEFAULT)
 
 
-@service.instances("AMT_UserInitiatedConnectionService", realm=Realm.PT_ADMINISTRATION)
+@service.instances(UIC_CLASS, realm=Realm.PT_ADMINISTRATION)
 def user_initiated_service(engine: Engine) -> Iterable[CimObject]:
-    return [me_service("AMT_UserInitiatedConnectionService", UIC_NAME, EnabledState=user_initiated_state(engine))]
+    return [me_service(UIC_CLASS, UIC_NAME, EnabledState=user_initiated_state(engine))]
 
 
-@service.method("AMT_UserInitiatedConnectionService", "RequestStateChange", realm=Realm.PT_ADMINISTRATION)
+@service.method(UIC_CLASS, "RequestStateChange", realm=Realm.PT_ADMINISTRATION)
 async def request_user_initiated_state(ctx: Context, target: CimObject | None, message: CimObject) -> CimObject:
     state = message.get("RequestedState")
-    out = CimObject("RequestStateChange_OUTPUT", resource_uri("AMT_UserInitiatedConnectionService"))
     if isinstance(state, int) and not isinstance(state, bool) and state in UIC_STATES:
         ctx.engine.store.set(UIC_KEY, state)
-        out["ReturnValue"] = 0
-    else:
-        out["ReturnValue"] = REQUEST_STATE_INVALID_PARAMETER
-    return out
+        return method_output(UIC_CLASS, "RequestStateChange", 0)
+    return method_output(UIC_CLASS, "RequestStateChange", REQUEST_STATE_INVALID_PARAMETER)
 
 
 ENVIRONMENT = SettingsClass(
