@@ -12,6 +12,8 @@ import pytest
 from tests.engine.fakeclock import FakeMonotonic
 
 from outband.engine.acl import Account
+from outband.engine.platforms.base import PowerAction, PowerState
+from outband.engine.platforms.sim import SimMachine
 from outband.engine.services.watchdog import MAX_AGENTS, WatchdogState
 from outband.proto.amt import PTStatus, Realm
 from outband.proto.amtlog import AuditRecord, EventRecord
@@ -36,7 +38,8 @@ def clock() -> FakeMonotonic:
 
 @pytest.fixture
 async def env(clock: FakeMonotonic) -> AsyncIterator[RunningEngine]:
-    async with running_engine(monotonic=clock, clock=lambda: WALL_OFFSET + clock.now) as running:
+    machine = SimMachine(power_state=PowerState.ON)  # agent timers count only while the host is on
+    async with running_engine(monotonic=clock, clock=lambda: WALL_OFFSET + clock.now, machine=machine) as running:
         yield running
 
 
@@ -261,3 +264,51 @@ async def test_watchdogs_start_over_after_a_restart(tmp_path: Path) -> None:
         body = await state(env)
         assert body["CurrentState"] == WatchdogState.NOT_STARTED
         assert body["MonitoredEntityDescription"] == "backup agent"
+
+
+async def test_timers_wait_for_the_host_to_be_on(clock: FakeMonotonic) -> None:
+    async with running_engine(monotonic=clock) as env:  # the simulated host starts powered off
+        await created(env, startup=300)
+        clock.advance(3600)
+        assert (await state(env))["CurrentState"] == WatchdogState.NOT_STARTED
+        assert await env.machine.request_power(PowerAction.ON)
+        clock.advance(299)
+        assert (await state(env))["CurrentState"] == WatchdogState.NOT_STARTED
+        clock.advance(1)
+        assert (await state(env))["CurrentState"] == WatchdogState.EXPIRED
+
+
+async def test_sleep_suspends_and_waking_resumes_the_timer(env: RunningEngine, clock: FakeMonotonic) -> None:
+    await created(env)
+    await call(env, "AddAction", OldState=0x1F, NewState=int(WatchdogState.SUSPENDED), EventOnTransition=True)
+    sequence = (await call(env, "RegisterAgent"))["SessionSequenceNumber"]
+    clock.advance(40)
+    assert await env.machine.request_power(PowerAction.SLEEP_DEEP)
+    assert (await state(env))["CurrentState"] == WatchdogState.SUSPENDED
+    assert [e.data[-1] for e in presence_events(env)] == [WatchdogState.SUSPENDED]
+    assert isinstance(sequence, int)
+    assert (await call(env, "AssertPresence", SequenceNumber=sequence + 1))["ReturnValue"] == 0x1E
+    clock.advance(3600)  # asleep: the heartbeat timer does not run
+    assert await env.machine.request_power(PowerAction.ON)
+    assert (await state(env))["CurrentState"] == WatchdogState.RUNNING
+    clock.advance(19)
+    assert (await state(env))["CurrentState"] == WatchdogState.RUNNING
+    clock.advance(2)  # the 20 s left before the sleep have run out
+    assert (await state(env))["CurrentState"] == WatchdogState.EXPIRED
+
+
+@pytest.mark.parametrize("action", [PowerAction.OFF_SOFT, PowerAction.RESET])
+async def test_power_off_or_restart_starts_agents_over(
+    env: RunningEngine, clock: FakeMonotonic, action: PowerAction
+) -> None:
+    await created(env, startup=600)
+    sequence = (await call(env, "RegisterAgent"))["SessionSequenceNumber"]
+    assert await env.machine.request_power(action)
+    if action is PowerAction.OFF_SOFT:
+        assert (await state(env))["CurrentState"] == WatchdogState.SUSPENDED
+        assert await env.machine.request_power(PowerAction.ON)
+    assert (await state(env))["CurrentState"] == WatchdogState.NOT_STARTED
+    assert isinstance(sequence, int)
+    assert (await call(env, "AssertPresence", SequenceNumber=sequence + 1))["ReturnValue"] == 0x1E  # re-register
+    clock.advance(600)
+    assert (await state(env))["CurrentState"] == WatchdogState.EXPIRED

@@ -15,12 +15,17 @@ Theory of operation (CurrentState, IRG ``agentstates.htm``)::
     EXPIRED(8) <--------------------------
     EXPIRED --RegisterAgent, or AssertPresence with the next sequence number--> RUNNING
 
+    any state --host sleeps, hibernates, powers off or restarts--> SUSPENDED(16), timers frozen
+    SUSPENDED --host back from sleep/hibernation--> the state it had, timer resumed
+    SUSPENDED --host back from power-off or restart--> NOT_STARTED, startup timer afresh
+
 RegisterAgent hands out a session sequence number; each AssertPresence/AssertShutdown must carry a larger one
 (IRG ``registerheartbeatandshutdownanagent.htm``: add 1 per heartbeat), so a replayed heartbeat cannot keep
-a dead agent alive.  Timers are deadlines on ``engine.monotonic`` checked lazily whenever a watchdog is read
-or called; an expiry found late is stamped with the time it really happened.  After an engine restart every
-watchdog starts over in NOT_STARTED, as AMT's do when the host comes back from S5.  SUSPENDED(16) (host
-asleep) needs platform power events the services cannot subscribe to yet.
+a dead agent alive.  Timers count only while the host is on (IRG ``agentwatchdogtimersandactions.htm``):
+a running timer is a deadline on ``engine.monotonic`` checked lazily whenever a watchdog is read or called
+(an expiry found late is stamped with the time it really happened), a paused one keeps its remaining
+seconds.  Platform power events drive suspension.  After an engine restart every watchdog starts over in
+NOT_STARTED, as AMT's do when the host comes back from S5.
 
 Each transition matching an action added with ``EventOnTransition`` writes the Agent Presence event-log
 record (IRG ``agentpresenceevent.htm``: sensor type 0x12, event data AA, the first six GUID bytes, the new
@@ -45,6 +50,7 @@ from ...proto.cim.model import CimObject, key_selectors
 from ...proto.wsman import EndpointReference
 from ...proto.wsman import faults as F
 from ..core import Engine
+from ..platforms.base import EventKind, PlatformEvent, PowerState
 from ..registry import Context, Service
 from .authorization import MAX_LIMIT_REACHED
 from .runtimestate import instance_id
@@ -109,6 +115,12 @@ class _Agent:
     state: int = WatchdogState.NOT_STARTED
     deadline: float | None = None
     """``engine.monotonic()`` time the startup or heartbeat timer runs out (None when no timer runs)."""
+    paused: float | None = None
+    """Seconds left on a timer frozen while the host is not on."""
+    resume_state: int | None = None
+    """The state to return to when the host wakes (set while SUSPENDED)."""
+    start_over: bool = False
+    """Set while SUSPENDED when the host powered off or restarted: waking means NOT_STARTED."""
     sequence: int | None = None
     expired_at: int | None = None
     """Wall time (epoch seconds) of the last expiry, for TimeOfLastExpiration."""
@@ -138,12 +150,12 @@ def _save(engine: Engine, agent: _Agent) -> None:
 
 
 def _transition(engine: Engine, agent: _Agent, new: WatchdogState, *, when: float | None = None) -> None:
-    """Move ``agent`` to ``new``; ``when`` is the wall time it happened (now unless told)."""
+    """Move ``agent`` to ``new``; ``when`` is the AMT-clock time it happened (now unless told)."""
     old = agent.state
     agent.state = new
     if old == new:
         return
-    wall = int(when if when is not None else engine.clock())
+    wall = int(when if when is not None else engine.now())
     if new is WatchdogState.EXPIRED:
         agent.expired_at = wall
     if any(a.event and a.old & old and a.new & new for a in agent.actions):
@@ -155,17 +167,34 @@ def _transition(engine: Engine, agent: _Agent, new: WatchdogState, *, when: floa
         ))
 
 
+def _host_on(engine: Engine) -> bool:
+    return engine.platform.power_state is PowerState.ON
+
+
+def _start_timer(engine: Engine, agent: _Agent, seconds: float) -> None:
+    """Run a timer of ``seconds``, or hold it until the host is on (timers count in S0 only)."""
+    if _host_on(engine):
+        agent.deadline, agent.paused = engine.monotonic() + seconds, None
+    else:
+        agent.deadline, agent.paused = None, seconds
+
+
+def _start_over(engine: Engine, agent: _Agent) -> None:
+    agent.sequence, agent.resume_state, agent.start_over = None, None, False
+    _start_timer(engine, agent, agent.startup)
+    _transition(engine, agent, WatchdogState.NOT_STARTED)
+
+
 def _refresh(engine: Engine, agent: _Agent) -> _Agent:
     """Apply what happened since the agent was stored: a restart, or a timer that ran out."""
     now = engine.monotonic()
     changed = False
     if agent.instance != instance_id(engine):
-        agent.instance, agent.sequence = instance_id(engine), None
-        agent.deadline = now + agent.startup
-        _transition(engine, agent, WatchdogState.NOT_STARTED)
+        agent.instance = instance_id(engine)
+        _start_over(engine, agent)
         changed = True
     if agent.deadline is not None and now >= agent.deadline:
-        expired_at = engine.clock() - (now - agent.deadline)
+        expired_at = engine.now() - (now - agent.deadline)
         agent.deadline = None
         _transition(engine, agent, WatchdogState.EXPIRED, when=expired_at)
         changed = True
@@ -251,8 +280,8 @@ async def create_watchdog(ctx: Context, new: CimObject) -> EndpointReference:
     if len(existing) >= MAX_AGENTS:
         raise F.QuotaLimit()
     agent = _Agent(guid=guid.hex(), description=description, startup=startup, timeout=timeout,
-                   order=max((a.order for a in existing), default=0) + 1, instance=instance_id(engine),
-                   deadline=engine.monotonic() + startup)
+                   order=max((a.order for a in existing), default=0) + 1, instance=instance_id(engine))
+    _start_timer(engine, agent, startup)
     with engine.store.transaction():
         _save(engine, agent)
         _audit(ctx, 0, agent)
@@ -277,8 +306,10 @@ def _method(name: str, realm: Realm) -> Callable[[StatusHandler], StatusHandler]
 async def register_agent(ctx: Context, target: CimObject | None, message: CimObject) -> Mapping[str, Any]:
     engine = ctx.engine
     agent = _agent_of(engine, target)
+    if agent.state == WatchdogState.SUSPENDED:
+        raise MethodError(REQUEST_UNEXPECTED, "the host is not running")
     agent.sequence = secrets.randbelow(2**31)
-    agent.deadline = engine.monotonic() + agent.timeout
+    _start_timer(engine, agent, agent.timeout)
     _transition(engine, agent, WatchdogState.RUNNING)
     _save(engine, agent)
     return {"SessionSequenceNumber": agent.sequence, "TimeoutInterval": agent.timeout}
@@ -298,7 +329,7 @@ async def assert_presence(ctx: Context, target: CimObject | None, message: CimOb
     engine = ctx.engine
     agent = _agent_of(engine, target)
     agent.sequence = _next_sequence(agent, message)
-    agent.deadline = engine.monotonic() + agent.timeout
+    _start_timer(engine, agent, agent.timeout)
     _transition(engine, agent, WatchdogState.RUNNING)
     _save(engine, agent)
     return {}
@@ -309,7 +340,7 @@ async def assert_shutdown(ctx: Context, target: CimObject | None, message: CimOb
     engine = ctx.engine
     agent = _agent_of(engine, target)
     agent.sequence = _next_sequence(agent, message)
-    agent.deadline = None
+    agent.deadline = agent.paused = None
     _transition(engine, agent, WatchdogState.STOPPED)
     _save(engine, agent)
     return {}
@@ -343,6 +374,55 @@ async def delete_all_actions(ctx: Context, target: CimObject | None, message: Ci
         _save(engine, agent)
         _audit(ctx, 2, agent)
     return {}
+
+
+# ---------------------------------------------------------------------------------------------- power
+
+
+_SUSPENDS: Final = {EventKind.SLEEP: False, EventKind.HIBERNATE: False, EventKind.POWER_OFF: True,
+                    EventKind.RESET: True}
+"""Host transitions that suspend the agents, and whether waking from them means starting over (S5, restart)."""
+_WAKES: Final = frozenset({EventKind.POWER_ON, EventKind.BOOT})
+
+
+def _on_platform_event(engine: Engine, event: PlatformEvent) -> None:
+    if event.kind not in _SUSPENDS and event.kind not in _WAKES:
+        return
+    with engine.store.transaction():
+        for agent in _agents(engine):
+            if event.kind in _SUSPENDS:
+                _suspend(engine, agent, start_over=_SUSPENDS[event.kind])
+            elif agent.state == WatchdogState.SUSPENDED:
+                _wake(engine, agent)
+            elif agent.paused is not None:  # created or restarted while the host was off
+                _start_timer(engine, agent, agent.paused)
+            _save(engine, agent)
+
+
+def _suspend(engine: Engine, agent: _Agent, *, start_over: bool) -> None:
+    if agent.state != WatchdogState.SUSPENDED:
+        agent.resume_state = agent.state
+        if agent.deadline is not None:
+            agent.paused = max(0.0, agent.deadline - engine.monotonic())
+            agent.deadline = None
+        _transition(engine, agent, WatchdogState.SUSPENDED)
+    agent.start_over = agent.start_over or start_over
+
+
+def _wake(engine: Engine, agent: _Agent) -> None:
+    if agent.start_over or agent.resume_state is None:
+        _start_over(engine, agent)
+        return
+    previous, agent.resume_state = WatchdogState(agent.resume_state), None
+    if agent.paused is not None:
+        _start_timer(engine, agent, agent.paused)
+    _transition(engine, agent, previous)
+
+
+@service.on_attach
+def attach(engine: Engine) -> None:
+    """Follow the host's power transitions (once per engine)."""
+    engine.add_event_listener(lambda event: _on_platform_event(engine, event))
 
 
 # ---------------------------------------------------------------------------------------------- service
