@@ -155,6 +155,8 @@ async def _operate(engine: Engine, request: Envelope, account: Account, peer: st
         if action in (Action.PULL, Action.RELEASE) and isinstance(request.body, Pull | Release):
             raise F.InvalidEnumerationContext()
         raise F.DestinationUnreachable(detail=F.detail_uri("InvalidResourceURI"))
+    if not all(gate(engine, handler.class_name) for gate in engine.registry.gates):
+        raise F.AccessDenied()
     ctx = Context(engine, account, peer, header)
 
     if action == Action.GET:

@@ -43,8 +43,9 @@ class Context:
 
 
 InstancesFn = Callable[["Engine"], Iterable[CimObject]]
-PutFn = Callable[[Context, CimObject, CimObject], Awaitable[CimObject]]
-"""(ctx, current instance, instance sent by the client) -> instance after the change."""
+PutFn = Callable[[Context, CimObject, CimObject], Awaitable["CimObject | None"]]
+"""(ctx, current instance, instance sent by the client) -> instance after the change, or None for the empty
+body some AMT classes answer a Put with."""
 CreateFn = Callable[[Context, CimObject], Awaitable[EndpointReference]]
 DeleteFn = Callable[[Context, CimObject], Awaitable[None]]
 MethodFn = Callable[[Context, "CimObject | None", CimObject], Awaitable[CimObject]]
@@ -93,6 +94,13 @@ class Service:
         self.attach_hooks: list[Callable[[Engine], None]] = []
         self.start_hooks: list[Callable[[Engine], None]] = []
         self.stop_hooks: list[Callable[[Engine], None]] = []
+        self.gates: list[Callable[[Engine, str], bool]] = []
+
+    def gate(self, fn: Callable[[Engine, str], bool]) -> Callable[[Engine, str], bool]:
+        """``fn(engine, class_name)`` may refuse a class for now (before provisioning AMT serves only a few):
+        a refused request gets AccessDenied whoever asks."""
+        self.gates.append(fn)
+        return fn
 
     def on_start(self, fn: Callable[[Engine], None]) -> Callable[[Engine], None]:
         """Run ``fn(engine)`` when the engine starts, inside the event loop (timers are armed here)."""
@@ -159,7 +167,9 @@ class Registry:
         self.attach_hooks: list[Callable[[Engine], None]] = []
         self.start_hooks: list[Callable[[Engine], None]] = []
         self.stop_hooks: list[Callable[[Engine], None]] = []
+        self.gates: list[Callable[[Engine, str], bool]] = []
         for service in services:
+            self.gates.extend(service.gates)
             self.attach_hooks.extend(service.attach_hooks)
             self.start_hooks.extend(service.start_hooks)
             self.stop_hooks.extend(service.stop_hooks)

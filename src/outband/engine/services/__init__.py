@@ -7,6 +7,7 @@ from . import (
     alarms,
     authorization,
     boot,
+    certificates,
     general,
     inventory,
     logs,
@@ -15,6 +16,7 @@ from . import (
     power,
     provisioning,
     redirection,
+    remoteaccess,
     timesync,
     watchdog,
 )
@@ -23,6 +25,6 @@ SERVICES: tuple[Service, ...] = tuple(
     module.service
     for module in (
         general, power, boot, alarms, timesync, inventory, network, logs, authorization, optin, redirection,
-        watchdog, provisioning,
+        watchdog, provisioning, certificates, remoteaccess,
     )
 )

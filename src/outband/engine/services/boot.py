@@ -371,7 +371,7 @@ def element_setting_data(engine: Engine) -> Iterable[CimObject]:
 
 
 @service.put("CIM_ElementSettingData")
-async def put_element_setting_data(ctx: Context, current: CimObject, new: CimObject) -> CimObject:
+async def put_element_setting_data(ctx: Context, current: CimObject, new: CimObject) -> CimObject | None:
     """Handed to the area that owns the setting; the boot association changes only with SetBootConfigRole."""
     setting = current.get("SettingData")
     owner = class_name_of(setting.resource_uri or "") if isinstance(setting, EndpointReference) else ""

@@ -149,6 +149,7 @@ PRE_PROVISIONING_CLASSES: Final = frozenset({
 })
 
 
+@service.gate
 def reachable(engine: Engine, class_name: str) -> bool:
     """Whether a request for ``class_name`` is served in the engine's current provisioning state: before
     provisioning AMT answers only what host-based setup needs (the dispatcher should answer AccessDenied else)."""
