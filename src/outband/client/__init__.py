@@ -5,9 +5,9 @@ SOAP faults are :class:`~outband.proto.wsman.WsmanFault` subclasses.
 """
 
 from ..aio.errors import AuthenticationError, BadResponse, ConnectError, RequestTimeout, TransportError
+from ..proto.cim.model import key_selectors
 from ..proto.wsman import WsmanFault
 from . import services
-from ..proto.cim.model import key_selectors
 from .amt import AmtClient, Selectors, Target
 
 __all__ = [
