@@ -92,7 +92,7 @@ class Session {
     }
     const body = parsed && parsed.object.Envelope && parsed.object.Envelope.Body
     if (reply.status !== wanted) {
-      throw new CheckFailed(`HTTP ${reply.status} (wanted ${wanted})${body ? ' ' + faultSummary(body) : ''}`)
+      throw new CheckFailed(`expected HTTP ${wanted}${body ? ', ' + faultSummary(body) : ''}`)
     }
     expect(type.includes('application/soap+xml'), `Content-Type ${show(type)} is not application/soap+xml`)
     expect(parsed, 'no SOAP body')
@@ -221,7 +221,7 @@ const AREAS = {
       await s.put('AMT_GeneralSettings', amt.GeneralSettings.Put({ ...settings, HostName: 'peer-host' }),
         (g) => expect(g.HostName === 'peer-host', `HostName ${show(g.HostName)} after Put`))
       await s.get('AMT_GeneralSettings', amt.GeneralSettings, undefined,
-        (g) => { expect(g.HostName === 'peer-host', `HostName ${show(g.HostName)} not kept`); return { HostName: g.HostName } })
+        (g) => { expect(g.HostName === 'peer-host', `HostName ${show(g.HostName)} not kept`); return { HostName: g.HostName, DigestRealm: g.DigestRealm } })
     }
     await s.enumerate('CIM_SoftwareIdentity', cim.SoftwareIdentity, {
       check: (items) => {

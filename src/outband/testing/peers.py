@@ -148,11 +148,13 @@ def peer_password() -> str:
 
 
 @asynccontextmanager
-async def engine_on_standard_ports(*, password: str, attempts: int = 20) -> AsyncIterator[RunningEngine]:
+async def engine_on_standard_ports(
+    *, password: str, machine: SimMachine | None = None, attempts: int = 20,
+) -> AsyncIterator[RunningEngine]:
     """An engine listening on 16992 (no TLS) of a random address in 127.77.0.0/16, for clients that cannot be
     told a port.  A random address keeps parallel test runs on one machine apart; a taken one is retried."""
     db = Database(":memory:")
-    machine = SimMachine()
+    machine = machine or SimMachine()
     config = EngineConfig(services=all_services(), admin_password=password)
     engine = Engine(config, machine, StateStore(db, config.engine_id))
     try:
