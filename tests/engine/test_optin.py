@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.engine._shape import assert_same_shape
 from tests.engine.fakeclock import FakeMonotonic
-from tests.engine.wire_shape import assert_same_shape, load_capture
 
 from outband.engine.acl import Account
 from outband.engine.services import optin, sessions
@@ -83,7 +83,7 @@ async def consent(env: RunningEngine) -> None:
 async def test_get_pull_and_method_replies_match_the_captures(env: RunningEngine, conformance_dir: Path) -> None:
     t = env.transport()
     got = await t.send(msg.get(OPTIN))
-    assert_same_shape(got, load_capture(conformance_dir, "ips/optin/get.xml"))
+    assert_same_shape(got.to_bytes(), conformance_dir / "ips/optin/get.xml")
     body = got.body
     assert isinstance(body, CimObject)
     assert (body["CanModifyOptInPolicy"], body["OptInCodeTimeout"], body["OptInDisplayTimeout"]) == (1, 120, 300)
@@ -92,18 +92,18 @@ async def test_get_pull_and_method_replies_match_the_captures(env: RunningEngine
 
     context = await t.send(msg.enumerate_(OPTIN))
     pulled = await t.send(msg.pull(OPTIN, context.body.context))  # type: ignore[union-attr]
-    assert_same_shape(pulled, load_capture(conformance_dir, "ips/optin/pull.xml"))
+    assert_same_shape(pulled.to_bytes(), conformance_dir / "ips/optin/pull.xml")
 
     # The captures answer 2 (invalid state): nothing to cancel, no code shown, a code already pending.
     cancel = await t.send(request("CancelOptIn"))
-    assert_same_shape(cancel, load_capture(conformance_dir, "ips/optin/canceloptin.xml"))
+    assert_same_shape(cancel.to_bytes(), conformance_dir / "ips/optin/canceloptin.xml")
     assert cancel.body["ReturnValue"] == 2  # type: ignore[index]
     send = await t.send(request("SendOptInCode", OptInCode=123456))
-    assert_same_shape(send, load_capture(conformance_dir, "ips/optin/sendoptincode.xml"))
+    assert_same_shape(send.to_bytes(), conformance_dir / "ips/optin/sendoptincode.xml")
     assert send.body["ReturnValue"] == 2  # type: ignore[index]
     assert await call(env, "StartOptIn") == 0
     again = await t.send(request("StartOptIn"))
-    assert_same_shape(again, load_capture(conformance_dir, "ips/optin/startoptin.xml"))
+    assert_same_shape(again.to_bytes(), conformance_dir / "ips/optin/startoptin.xml")
     assert again.body["ReturnValue"] == 2  # type: ignore[index]
 
 
