@@ -297,3 +297,13 @@ async def test_users_survive_a_restart(tmp_path: Path) -> None:
     async with running_engine(state=state, password="Adm1n!pass") as env:
         assert (await call(env.transport(), "GetUserAclEntryEx", Handle=handle))["DigestUsername"] == "henry"
         assert (await env.transport("henry", PASSWORD).send(msg.get("AMT_GeneralSettings"))).fault is None
+
+
+async def test_a_local_only_user_is_refused_over_the_network(engine_env: RunningEngine) -> None:
+    out = await add_user(engine_env, "localop", [Realm.GENERAL_INFO], access=AccessPermission.LOCAL_ONLY)
+    assert out["ReturnValue"] == 0
+    local = engine_env.transport("localop", PASSWORD)
+    assert isinstance((await local.send(msg.get("AMT_GeneralSettings"))).fault, F.AccessDenied)
+    network = await add_user(engine_env, "netop", [Realm.GENERAL_INFO], access=AccessPermission.NETWORK_ONLY)
+    assert network["ReturnValue"] == 0
+    assert (await engine_env.transport("netop", PASSWORD).send(msg.get("AMT_GeneralSettings"))).fault is None

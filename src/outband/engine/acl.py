@@ -69,11 +69,11 @@ class Account:
     def may(self, realm: Realm | None) -> bool:
         if not self.enabled:
             return False
-        if realm is None or self.admin:
+        if self.admin:
             return True
-        if self.access is AccessPermission.LOCAL_ONLY:
+        if self.access is AccessPermission.LOCAL_ONLY:  # every request reaching the engine is a network one
             return False
-        return realm in self.realms or Realm.PT_ADMINISTRATION in self.realms
+        return realm is None or realm in self.realms or Realm.PT_ADMINISTRATION in self.realms
 
     def to_json(self) -> dict[str, object]:
         return {
