@@ -226,23 +226,34 @@ async def test_change_boot_order_refusals(engine_env: RunningEngine) -> None:
 # ---------------------------------------------------------------------------------------------- consent, realms
 
 
+async def optin(env: RunningEngine, method: str, **params: object) -> int:
+    return int(str((await invoke(env.transport(), "IPS_OptInService", method, **params))["ReturnValue"]))
+
+
+async def set_consent_policy(env: RunningEngine, policy: int) -> None:
+    service = await get(env.transport(), "IPS_OptInService")
+    service["OptInRequired"] = policy
+    output(await env.transport().send(msg.put(service)))
+
+
 async def test_boot_options_need_consent_when_the_policy_asks_for_it(engine_env: RunningEngine) -> None:
-    store = engine_env.engine.store
-    store.set("optin/state", {"OptInRequired": ALL_CONSENT, "OptInState": 0})
+    await set_consent_policy(engine_env, ALL_CONSENT)
     assert isinstance((await put_settings(engine_env, UseSOL=True)).fault, F.AccessDenied)
     assert await change_boot_order(engine_env, source(PXE)) == 6
     assert await change_boot_order(engine_env) == 0  # clearing needs no consent
     output(await put_settings(engine_env, UseSOL=False))  # neither does a plain boot (MPS Puts this every time)
     assert await set_role(engine_env, 1) == 0
-    assert store.get("boot/source") is None
+    assert engine_env.engine.store.get("boot/source") is None
 
-    store.set("optin/state", {"OptInRequired": ALL_CONSENT, "OptInState": 3})  # the user read out the code
+    assert await optin(engine_env, "StartOptIn") == 0  # the code appears on the host's screen
+    code = int(engine_env.machine.screen_messages[-1].rsplit(" ", 1)[-1])
+    assert await optin(engine_env, "SendOptInCode", OptInCode=code) == 0  # the user read it out
     output(await put_settings(engine_env, UseSOL=True))
     assert await change_boot_order(engine_env) == 0
-    store.set("optin/state", {"OptInRequired": ALL_CONSENT, "OptInState": 1})  # consent lapsed
+    assert await optin(engine_env, "CancelOptIn") == 0  # consent withdrawn
     assert await set_role(engine_env, 1) == 6
 
-    store.set("optin/state", {"OptInRequired": 1, "OptInState": 0})  # KVM only: boot control is free
+    await set_consent_policy(engine_env, 1)  # KVM only: boot control is free
     assert await set_role(engine_env, 1) == 0
     assert engine_env.machine.next_boot == BootRequest(use_sol=True)
 

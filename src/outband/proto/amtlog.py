@@ -109,7 +109,7 @@ AUDIT_EVENTS: Final = {
     2602: "Agent Watchdog Action Set",
     3000: "User Opt-In Policy Change",
     3001: "Send User Opt-In Code Event",
-    3002: "Start User Opt-In Code Event",
+    3002: "Start Opt-In Blocked Event",
     3003: "Cancel User Opt-In Code Event",
     3301: "Watchdog Reset Triggering Options Changed",
     3302: "Watchdog Action Pairing Changed",

@@ -33,6 +33,7 @@ from ..core import Engine
 from ..platforms.base import BootDevice, BootRequest, EventKind, PlatformEvent
 from ..registry import Context, PutFn, Service
 from ..settings import SettingsClass
+from . import optin
 from .support import HOST_SYSTEM_NAME, me_service, method_output
 
 service = Service("boot")
@@ -56,10 +57,6 @@ ACCESS_DENIED: Final = 6
 AUDIT_SET_BOOT_OPTIONS: Final = 4
 """Event 4 of the Remote Control application: 1704, Set Boot Options."""
 
-OPT_IN_STATE_KEY: Final = "optin/state"
-OPT_IN_KVM_ONLY: Final = 1
-OPT_IN_CONSENT_GIVEN: Final = frozenset({3, 4})
-"""IPS_OptInService.OptInState values that mean the user gave the code: Received, In Session."""
 
 SOURCES: Final[dict[str, tuple[str, BootDevice]]] = {
     "Intel(r) AMT: Force Hard-drive Boot": ("CIM:Hard-Disk:1", BootDevice.HDD),
@@ -162,17 +159,9 @@ def _apply(engine: Engine) -> None:
 
 
 def consent_missing(engine: Engine) -> bool:
-    """Whether boot options need the user's consent and do not have it.
-
-    Reads ``optin/state``, the opt-in service's persisted ``{"OptInRequired": n, "OptInState": m}``.  Consent
-    gates boot control unless the policy is none (0) or KVM only (1) (MeshCommander asks for consent before a
-    boot action only when OptInRequired is "all"); it is given in states 3 (received) and 4 (in session).
-    """
-    state = engine.store.get(OPT_IN_STATE_KEY)
-    if not isinstance(state, dict):
-        return False
-    required = state.get("OptInRequired", 0)
-    return required not in (0, OPT_IN_KVM_ONLY) and state.get("OptInState") not in OPT_IN_CONSENT_GIVEN
+    """Whether boot options need the user's consent and do not have it (the opt-in service decides: consent
+    gates boot control only under the "all" policy, and is given once the user's code came back)."""
+    return not optin.consent_granted(engine, optin.Purpose.BOOT)
 
 
 def _clear_after_boot(engine: Engine, event: PlatformEvent) -> None:

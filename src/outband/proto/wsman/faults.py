@@ -14,6 +14,7 @@ uses for it (AMT-PROTOCOLS.md §2.8); :func:`fault_class_for` maps a received su
     ├── AccessDenied                the user lacks the realm, or user consent is missing
     ├── AlreadyExists               duplicate Create
     ├── InvalidRepresentation       the body is not a valid instance or method input
+    ├── InvalidParameter            a parameter value the service refuses (e.g. port 5900 without a password)
     ├── QuotaLimit                  e.g. more than 5 alarm clocks
     ├── InternalError               an intrinsic operation failed inside AMT (detail ``AMT-STATUS n``)
     ├── InvalidSelectors            missing/extra/mistyped selectors
@@ -145,6 +146,12 @@ class InvalidRepresentation(WsmanFault):
     default_reason = "The XML content is not valid."
 
 
+class InvalidParameter(WsmanFault):
+    code = "Sender"
+    subcode_local = "InvalidParameter"
+    default_reason = "An operation parameter is not valid."
+
+
 class QuotaLimit(WsmanFault):
     code = "Sender"
     subcode_local = "QuotaLimit"
@@ -216,7 +223,7 @@ class InvalidEnumerationContext(WsmanFault):
 _REGISTRY: Final[dict[QName, type[WsmanFault]]] = {
     QName(cls.subcode_ns, cls.subcode_local): cls
     for cls in (
-        DestinationUnreachable, ActionNotSupported, AccessDenied, AlreadyExists, InvalidRepresentation,
+        DestinationUnreachable, ActionNotSupported, AccessDenied, AlreadyExists, InvalidRepresentation, InvalidParameter,
         QuotaLimit, InternalError, InvalidSelectors, TimedOut, EncodingLimit, SchemaValidationError,
         InvalidMessageInformationHeader, UnsupportedFeature, InvalidEnumerationContext,
     )
