@@ -223,7 +223,8 @@ class InvalidEnumerationContext(WsmanFault):
 _REGISTRY: Final[dict[QName, type[WsmanFault]]] = {
     QName(cls.subcode_ns, cls.subcode_local): cls
     for cls in (
-        DestinationUnreachable, ActionNotSupported, AccessDenied, AlreadyExists, InvalidRepresentation, InvalidParameter,
+        DestinationUnreachable, ActionNotSupported, AccessDenied, AlreadyExists, InvalidRepresentation,
+        InvalidParameter,
         QuotaLimit, InternalError, InvalidSelectors, TimedOut, EncodingLimit, SchemaValidationError,
         InvalidMessageInformationHeader, UnsupportedFeature, InvalidEnumerationContext,
     )
