@@ -14,6 +14,7 @@
  *   status     MeshCommander's status refresh batch (every class must answer 200)
  *   settings   amtmanager's settings sync: opt-in policy, SOL/IDE-R + listener, KVM, host name
  *   tls        amtmanager's TLS sync reads: certificates, key pairs, TLS settings
+ *   cira       amtmanager's CIRA sync reads (AMT > 11 adds the HTTP proxy classes)
  *   inventory  the hardware inventory and wired network batches, converted as amtmanager converts them
  *   accounts   MeshCommander's user page reads
  *   alarms     MeshCommander's alarm page: list, add, delete
@@ -30,7 +31,7 @@ const WsmanStackCreateService = require('meshcentral/amt/amt-wsman')
 const AmtStackCreateService = require('meshcentral/amt/amt')
 
 const STEP_MS = 8000
-const GROUPS = ['contact', 'version', 'clock', 'status', 'settings', 'tls', 'inventory', 'accounts', 'alarms', 'power', 'pxe', 'logs']
+const GROUPS = ['contact', 'version', 'clock', 'status', 'settings', 'tls', 'cira', 'inventory', 'accounts', 'alarms', 'power', 'pxe', 'logs']
 const PXE_SOURCE = '<Address xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.xmlsoap.org/ws/2004/08/addressing</Address><ReferenceParameters xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing"><ResourceURI xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_BootSourceSetting</ResourceURI><SelectorSet xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Selector Name="InstanceID">Intel(r) AMT: Force PXE Boot</Selector></SelectorSet></ReferenceParameters>'
 // MeshCentral's conversion of AMT power states into its own (amtmanager.js fetchPowerState).
 const MESH_POWER = [-1, -1, 1, 2, 3, 6, 6, 5, 6]
@@ -228,6 +229,12 @@ const FLOWS = {
 
   async tls (run) {
     await run.batch('TLS sync', ['AMT_PublicKeyCertificate', 'AMT_PublicPrivateKeyPair', 'AMT_TLSSettingData', 'AMT_TLSCredentialContext'])
+  },
+
+  async cira (run) {
+    await run.batch('CIRA sync', ['*AMT_EnvironmentDetectionSettingData', 'AMT_ManagementPresenceRemoteSAP',
+      'AMT_RemoteAccessCredentialContext', 'AMT_RemoteAccessPolicyAppliesToMPS', 'AMT_RemoteAccessPolicyRule',
+      '*AMT_UserInitiatedConnectionService', 'AMT_MPSUsernamePassword', '*IPS_HTTPProxyService', 'IPS_HTTPProxyAccessPoint'])
   },
 
   async inventory (run) {

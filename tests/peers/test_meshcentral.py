@@ -29,7 +29,7 @@ async def meshcentral(env: RunningEngine, *groups: str, tls: bool = False) -> tu
 
 
 @pytest.mark.parametrize(
-    "group", ["contact", "version", "clock", "status", "settings", "tls", "accounts", "alarms", "logs"])
+    "group", ["contact", "version", "clock", "status", "settings", "tls", "cira", "accounts", "alarms", "logs"])
 async def test_flow(peer_env: RunningEngine, group: str) -> None:
     await meshcentral(peer_env, group)
 

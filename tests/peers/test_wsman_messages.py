@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +109,22 @@ async def test_user_consent(peer_env: RunningEngine) -> None:
     codes = [m for text in peer_env.machine.screen_messages for m in re.findall(r"\b\d{6}\b", text)]
     assert codes, f"no 6-digit consent code on the screen: {list(peer_env.machine.screen_messages)}"
     await open_amt(peer_env, "optin-code", PEER_OPTIN_CODE=codes[-1])
+
+
+async def test_reader_reads_real_firmware_like_open_amt(conformance_dir: Path) -> None:
+    """The checks above are only as good as the reader behind them: it must take every real AMT capture
+    without complaint and give the objects Open AMT's consumers walk (xml2js with stripPrefix, numbers,
+    booleans, single-or-array children)."""
+    report = await run_node_json(PEERS_DIR / "read_captures.js", [str(conformance_dir)])
+    assert report["files"] > 200
+    assert report["problems"] == []
+    shapes = report["shapes"]
+    general = shapes["amt/general/get.xml"]["AMT_GeneralSettings"]
+    assert general["DigestRealm"] == "Digest:F3EB554784E729164447A89F60B641C5"
+    assert general["PingResponseEnabled"] is True
+    identities = shapes["cim/software/identity/pull.xml"]["PullResponse"]["Items"]["CIM_SoftwareIdentity"]
+    assert [i["InstanceID"] for i in identities][:4] == ["Flash", "Netstack", "AMTApps", "AMT"]
+    power = shapes["cim/service/availabletoelement/pull.xml"]["PullResponse"]["Items"]
+    assert power["CIM_AssociatedPowerManagementService"]["PowerState"] == 2
+    assert shapes["cim/power/managementservice/requestpowerstatechange.xml"] == {
+        "RequestPowerStateChange_OUTPUT": {"ReturnValue": 0}}

@@ -595,7 +595,7 @@ const AREAS = {
     await s.enumerate('AMT_ManagementPresenceRemoteSAP', amt.ManagementPresenceRemoteSAP)
     await s.enumerate('AMT_RemoteAccessPolicyRule', amt.RemoteAccessPolicyRule)
     await s.enumerate('AMT_RemoteAccessPolicyAppliesToMPS', amt.RemoteAccessPolicyAppliesToMPS)
-    await s.singleton('AMT_MPSUsernamePassword', amt.MPSUsernamePassword, 'InstanceID')
+    await s.enumerate('AMT_MPSUsernamePassword', amt.MPSUsernamePassword) // one per password-authenticated MPS
     await s.singleton('AMT_EnvironmentDetectionSettingData', amt.EnvironmentDetectionSettingData, 'InstanceID')
     await s.singleton('AMT_UserInitiatedConnectionService', amt.UserInitiatedConnectionService, 'Name')
   }
