@@ -15,12 +15,13 @@ from ..engine.core import DEFAULT_AMT_VERSION
 from ..engine.launcher import LaunchOptions, launch
 
 
-
 def engine_command(
     platform: Annotated[str, typer.Option(help="What the engine manages: sim (a simulated PC).")] = "sim",
     host: Annotated[str, typer.Option(help="Address to listen on (single engine).")] = "127.0.0.1",
     http_port: Annotated[int, typer.Option(help="WS-MAN over HTTP.")] = 16992,
     tls_port: Annotated[int, typer.Option(help="WS-MAN over TLS; 0 disables TLS.")] = 16993,
+    redir_port: Annotated[int, typer.Option(help="Redirection (SOL, IDE-R, KVM) over TCP; 0 disables it.")] = 16994,
+    redir_tls_port: Annotated[int, typer.Option(help="Redirection over TLS; 0 disables it.")] = 16995,
     state_dir: Annotated[Path, typer.Option(help="Where settings, logs, accounts and the TLS key live.")] = Path(
         "outband-engine"
     ),
@@ -53,7 +54,8 @@ def engine_command(
         console.print("[red]error:[/red] --tls-cert and --tls-key go together")
         raise typer.Exit(2)
     opts = LaunchOptions(
-        host=host, http_port=http_port, tls_port=tls_port or None, state_dir=state_dir,
+        host=host, http_port=http_port, tls_port=tls_port or None, redirection_port=redir_port or None,
+        redirection_tls_port=redir_tls_port or None, state_dir=state_dir,
         admin_password=admin_password, tls_cert=tls_cert, tls_key=tls_key, amt_version=amt_version,
         profile=profile, fleet=fleet, fleet_base=fleet_base,
     )
@@ -74,7 +76,9 @@ async def _serve(opts: LaunchOptions, console: Console) -> None:
     first, last = launched.addresses[0], launched.addresses[-1]
     where = first if len(launched.addresses) == 1 else f"{first} .. {last} ({len(launched.addresses)} engines)"
     console.print(f"outband engine: {where}, WS-MAN http://{first}:{opts.http_port}/wsman"
-                  + (f", TLS port {opts.tls_port}" if opts.tls_port else ""))
+                  + (f", TLS port {opts.tls_port}" if opts.tls_port else "")
+                  + (f", redirection {opts.redirection_port}" if opts.redirection_port else "")
+                  + (f" and {opts.redirection_tls_port} (TLS)" if opts.redirection_tls_port else ""))
     if launched.tls_fingerprint:
         console.print(f"  TLS certificate SHA-256: {launched.tls_fingerprint}")
     engine = next(iter(launched.engines.values()))

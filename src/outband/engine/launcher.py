@@ -31,6 +31,8 @@ class LaunchOptions:
     host: str = "127.0.0.1"
     http_port: int = 16992
     tls_port: int | None = 16993
+    redirection_port: int | None = 16994
+    redirection_tls_port: int | None = 16995
     state_dir: Path = Path("outband-engine")
     admin_password: str | None = None
     tls_cert: Path | None = None
@@ -120,14 +122,15 @@ async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProf
 
     tls_context = None
     fingerprint = None
-    if opts.tls_port is not None:
+    if opts.tls_port is not None or opts.redirection_tls_port is not None:
         cert = opts.tls_cert or state_dir / "tls" / "cert.pem"
         key = opts.tls_key or state_dir / "tls" / "key.pem"
         if opts.tls_cert is None and not cert.exists():
             generate_self_signed(cert, key, "outband-engine", hosts=[opts.host, "localhost"])
         tls_context = server_context(cert, key)
         fingerprint = fingerprint_of(cert)
-    server = EngineServer(engines, Ports(opts.http_port, opts.tls_port), tls_context)
+    ports = Ports(opts.http_port, opts.tls_port, opts.redirection_port, opts.redirection_tls_port)
+    server = EngineServer(engines, ports, tls_context)
     try:
         await server.start()
     except BaseException:

@@ -1,4 +1,5 @@
-"""Running engines: listeners on 16992 (HTTP) and 16993 (TLS) for one engine or a fleet in one process.
+"""Running engines: listeners on 16992 (HTTP) and 16993 (TLS), and the redirection ports 16994 (TCP) and 16995
+(TLS), for one engine or a fleet in one process.
 
 Each engine listens on its own address with the standard ports (AMT tools assume them).  A fleet gives
 engine *i* the address ``fleet_base + i`` on the loopback network; all share one aiohttp application, one
@@ -20,27 +21,35 @@ from aiohttp import web
 
 from .core import Engine
 from .http import make_app
+from .redirection import RedirectionConfig, RedirectionListener, default_handlers
 
 
 @dataclass(frozen=True, slots=True)
 class Ports:
     http: int = 16992
     tls: int | None = 16993
+    redirection: int | None = None
+    """16994 on a real engine; None serves no redirection (SOL, IDE-R, KVM)."""
+    redirection_tls: int | None = None
+    """16995 on a real engine (needs the TLS context too)."""
 
 
 class EngineServer:
     """Serves engines keyed by their listening address."""
 
-    def __init__(self, engines: Mapping[str, Engine], ports: Ports, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, engines: Mapping[str, Engine], ports: Ports, tls: ssl.SSLContext | None = None, *,
+                 redirection: RedirectionConfig | None = None) -> None:
         self.engines = dict(engines)
         self.ports = ports
         self.tls = tls
+        self.redirection_config = redirection or RedirectionConfig()
+        self.redirection: dict[str, RedirectionListener] = {}
         self._runner: web.AppRunner | None = None
         self._servers: list[asyncio.AbstractServer] = []
-        self._bound: dict[tuple[str, bool], int] = {}
+        self._bound: dict[tuple[str, bool, bool], int] = {}
 
     async def start(self) -> None:
-        raise_fd_limit(len(self.engines) * 4 + 256)
+        raise_fd_limit(len(self.engines) * 6 + 256)
         for engine in self.engines.values():
             await engine.start()
         self._runner = web.AppRunner(make_app(self.engines), access_log=None, handle_signals=False)
@@ -54,17 +63,36 @@ class EngineServer:
         for address in self.engines:
             for port, context in listeners:
                 sock = _listen(address, port)
-                self._bound[(address, context is not None)] = int(sock.getsockname()[1])
+                self._bound[(address, context is not None, False)] = int(sock.getsockname()[1])
                 self._servers.append(await loop.create_server(server, sock=sock, ssl=context))
+        await self._start_redirection()
 
-    def bound_port(self, address: str | None = None, *, tls: bool = False) -> int:
+    async def _start_redirection(self) -> None:
+        listeners: list[tuple[int, ssl.SSLContext | None]] = []
+        if self.ports.redirection is not None:
+            listeners.append((self.ports.redirection, None))
+        if self.ports.redirection_tls is not None and self.tls is not None:
+            listeners.append((self.ports.redirection_tls, self.tls))
+        if not listeners:
+            return
+        for address, engine in self.engines.items():
+            redirection = RedirectionListener(engine, default_handlers(), self.redirection_config)
+            self.redirection[address] = redirection
+            for port, context in listeners:
+                sock = _listen(address, port)
+                self._bound[(address, context is not None, True)] = int(sock.getsockname()[1])
+                self._servers.append(await asyncio.start_server(redirection.serve, sock=sock, ssl=context))
+
+    def bound_port(self, address: str | None = None, *, tls: bool = False, redirection: bool = False) -> int:
         """The port actually bound for an engine's address (tests ask for port 0)."""
         address = address or next(iter(self.engines))
-        return self._bound[(address, tls)]
+        return self._bound[(address, tls, redirection)]
 
     async def stop(self) -> None:
         for srv in self._servers:
             srv.close()
+        for redirection in self.redirection.values():
+            await redirection.aclose()
         for srv in self._servers:
             with contextlib.suppress(Exception):
                 await srv.wait_closed()

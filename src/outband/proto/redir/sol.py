@@ -94,6 +94,7 @@ class SolSettings:
         return cls(*struct.unpack("<6H", raw))
 
 
+DEFAULT_SETTINGS: Final = SolSettings()
 AMTTERM_SETTINGS: Final = SolSettings(1000, 100, 0, 10000, 0, 5000)
 """What amtterm sends (AMTT ``RedirectionConstants.h``)."""
 MESHCOMMANDER_SETTINGS: Final = SolSettings(10000, 100, 0, 10000, 100, 0)
@@ -456,7 +457,7 @@ class SolConsole(_Machine[ConsoleSolEvent]):
     ``peer_timeout`` drops a device that has sent nothing for that long (amtterm gives up after four
     heartbeat intervals, 20 s with its settings)."""
 
-    def __init__(self, now: float, settings: SolSettings = SolSettings(), *, peer_timeout: float | None = None
+    def __init__(self, now: float, settings: SolSettings = DEFAULT_SETTINGS, *, peer_timeout: float | None = None
                  ) -> None:
         heartbeat = settings.heartbeat_interval / 1000
         super().__init__(SolState.IDLE, now, peer_timeout if peer_timeout is not None else max(4 * heartbeat, 20.0))
