@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         bare, parse, build = measure(data, args.seconds, args.rounds)
         for i, rate in enumerate((bare, parse, build)):
             totals[i] += 1.0 / rate
-        print(f"{name:58} {len(data):6} {bare:9.0f} {parse:9.0f} {bare / parse:5.2f}x {build:9.0f} {bare / build:5.2f}x")
+        print(f"{name:58} {len(data):6} {bare:9.0f} {parse:9.0f} {bare / parse:5.2f}x "
+              f"{build:9.0f} {bare / build:5.2f}x")
         print(f"  {REPRESENTATIVE[name]}")
     bare_t, parse_t, build_t = totals
     n = len(blobs)
