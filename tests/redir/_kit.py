@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import random
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,12 +28,10 @@ ALL_FEATURES = 32768 + 1 + 2
 class RedirEnv:
     env: RunningEngine
     listener: RedirectionListener
+    host: str
+    """Where the redirection listener is (WS-MAN stays on ``env.host``)."""
     port: int
     tls_port: int | None
-
-    @property
-    def host(self) -> str:
-        return self.env.host
 
     @property
     def password(self) -> str:
@@ -56,22 +57,42 @@ def instant_machine(*, powered: bool = True) -> SimMachine:
                       console=SimConsole(timing=ConsoleTiming.instant()))
 
 
+async def _listen(listener: RedirectionListener, tls: ssl.SSLContext | None, standard_ports: bool
+                  ) -> tuple[str, list[asyncio.Server]]:
+    """Ephemeral ports on 127.0.0.1, or 16994/16995 on a random 127.77.x.y for clients that hard-code them
+    (MeshCentral's redirection stack); a taken address is retried."""
+    wanted = [(16994, None), (16995, tls)] if standard_ports else [(0, None), (0, tls)]
+    wanted = wanted if tls is not None else wanted[:1]
+    for _ in range(20):
+        host = f"127.77.{random.randint(0, 255)}.{random.randint(1, 254)}" if standard_ports else "127.0.0.1"
+        servers: list[asyncio.Server] = []
+        try:
+            for port, context in wanted:
+                servers.append(await asyncio.start_server(listener.serve, host, port, ssl=context))
+        except OSError as exc:
+            for server in servers:
+                server.close()
+            if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+                raise
+            continue
+        return host, servers
+    raise OSError("no free loopback address for 16994/16995")
+
+
 @asynccontextmanager
 async def redirection_engine(
     *, config: RedirectionConfig | None = None, machine: SimMachine | None = None, enable: bool = True,
-    password: str | None = None, tls_dir: Path | None = None,
+    password: str | None = None, tls_dir: Path | None = None, standard_ports: bool = False,
 ) -> AsyncIterator[RedirEnv]:
     async with running_engine(machine=machine or instant_machine(), password=password, tls_dir=tls_dir) as env:
         listener = RedirectionListener(env.engine, default_handlers(), config)
-        servers = [await asyncio.start_server(listener.serve, env.host, 0)]
-        if tls_dir is not None:
-            context = server_context(tls_dir / "cert.pem", tls_dir / "key.pem")
-            servers.append(await asyncio.start_server(listener.serve, env.host, 0, ssl=context))
+        tls = server_context(tls_dir / "cert.pem", tls_dir / "key.pem") if tls_dir is not None else None
+        host, servers = await _listen(listener, tls, standard_ports)
         ports = [int(s.sockets[0].getsockname()[1]) for s in servers]
         if enable:
             await set_redirection(env)
         try:
-            yield RedirEnv(env, listener, ports[0], ports[1] if len(ports) > 1 else None)
+            yield RedirEnv(env, listener, host, ports[0], ports[1] if len(ports) > 1 else None)
         finally:
             for server in servers:
                 server.close()

@@ -396,9 +396,17 @@ class SolHost(_Machine[HostEvent]):
                 self.status |= HostStatus.TX_OVERFLOW
                 self._send_controls(now)
         size = min(self.settings.max_tx_buffer or MAX_DATA, MAX_DATA)
+        self._pending += len(data)
+        if self._out and not self._out[-1].alone and self._out[-1].data[0] == T.SOL_DATA_FROM_HOST:
+            # Top up the last unsent data message (the shell echoes byte by byte), as AMT's transmit buffer
+            # collects bytes for up to TxBufferTimeout instead of sending one message per byte.
+            last = self._out.pop()
+            seq, queued = int.from_bytes(last.data[4:8], "little"), last.data[10:]
+            room = size - len(queued)
+            self._out.append(Outgoing(encode_data_from_host(seq, queued + data[:room])))
+            data = data[room:]
         for chunk in chunks(data, size):
             self._queue(encode_data_from_host(self._next_seq(), chunk), now)
-            self._pending += len(chunk)
 
     def set_powered(self, powered: bool, now: float) -> None:
         """Tell the console the machine's power changed (amtterm prints it)."""
