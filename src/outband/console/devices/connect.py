@@ -1,0 +1,265 @@
+"""From a stored device to a WS-MAN conversation with it.
+
+One :class:`DeviceConnector` per console holds the connection pool every device conversation shares (bounded
+by ``device_concurrency``, one connection per device address).  ``connector.client(target)`` hands out an
+:class:`~outband.client.AmtClient` whose every exchange is timed into the console's WS-MAN latency histogram.
+``connector.check(target)`` is what adding a device runs: reach it, verify its TLS identity, authenticate, and
+read its firmware version, provisioning mode, UUID and power state.  Its failures say which step failed, so
+the user learns whether to fix the address, the certificate pin or the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ssl
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeVar
+
+import aiohttp
+
+from ...aio.errors import AuthenticationError, BadResponse, ConnectError, RequestTimeout, TransportError
+from ...aio.tls import client_context, normalize_fingerprint
+from ...aio.wsman_client import WsmanTransport
+from ...client import AmtClient, services
+from ...proto.cim.model import CimObject
+from ...proto.wsman import WsmanError, WsmanFault
+from ..db.models import Device, Transport
+from ..metrics import ConsoleMetrics
+
+CheckFailure = Literal[
+    "unreachable", "timeout", "tls_pin_mismatch", "tls_untrusted", "not_amt", "auth_refused", "fault",
+]
+MAX_FACT_LENGTH: Final = 32
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTarget:
+    """Everything needed to talk to one device, its password decrypted (never printed: ``repr`` hides it)."""
+
+    device_id: int | None
+    name: str
+    host: str
+    username: str
+    password: str = field(repr=False)
+    http_port: int = 16992
+    tls_port: int = 16993
+    use_tls: bool = False
+    fingerprint: str | None = None
+    transport: Transport = Transport.DIRECT
+
+    @property
+    def port(self) -> int:
+        return self.tls_port if self.use_tls else self.http_port
+
+    @classmethod
+    def of(cls, device: Device, password: str) -> DeviceTarget:
+        return cls(device.id, device.name, device.host, device.username, password, device.http_port,
+                   device.tls_port, device.use_tls, device.fingerprint, device.transport)
+
+
+class DeviceCheckError(Exception):
+    """A device failed the check before being added or changed; ``reason`` says which step."""
+
+    def __init__(self, reason: CheckFailure, message: str, *, presented_fingerprint: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.presented_fingerprint = presented_fingerprint
+
+
+@dataclass(slots=True)
+class DeviceFacts:
+    """What the check learnt about a device (the start of its last known state)."""
+
+    amt_version: str | None = None
+    provisioning_mode: str | None = None
+    uuid: str | None = None
+    power_state: int | None = None
+    fingerprint: str | None = None
+    """SHA-256 of the certificate the device presented (TLS only)."""
+
+
+class _MeasuredTransport(WsmanTransport):
+    """A transport that reports each request's duration and transport failures to the console's metrics."""
+
+    def __init__(self, *args: object, observe: Callable[[float, str | None], None], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._observe = observe
+
+    async def post(self, payload: bytes, *, authenticate: bool = True) -> tuple[int, bytes]:
+        started = time.perf_counter()
+        failure: str | None = None
+        try:
+            return await super().post(payload, authenticate=authenticate)
+        except TransportError as exc:
+            failure = type(exc).__name__
+            raise
+        finally:
+            self._observe(time.perf_counter() - started, failure)
+
+
+class DeviceConnector:
+    def __init__(self, metrics: ConsoleMetrics, *, concurrency: int = 256, timeout: float = 15.0,
+                 connect_timeout: float = 5.0) -> None:
+        self.metrics = metrics
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The shared pool (made on first use, inside the running loop)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=1),
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def transport(self, target: DeviceTarget, *, operation: str = "other", verify: bool = True,
+                  timeout: float | None = None) -> WsmanTransport:
+        if target.transport is not Transport.DIRECT:
+            raise ConnectError(f"{target.transport} devices are not reachable yet", host=target.host)
+        histogram = self.metrics.wsman_latency.labels(operation=operation)
+
+        def observe(seconds: float, failure: str | None) -> None:
+            histogram.observe(seconds)
+            if failure is not None:
+                self.metrics.wsman_errors.labels(operation=operation, kind=failure).inc()
+
+        return _MeasuredTransport(
+            target.host, target.username, target.password, port=target.port, tls=target.use_tls,
+            fingerprint=target.fingerprint, verify=verify, timeout=timeout or self.timeout,
+            connect_timeout=self.connect_timeout, session=self.http, observe=observe,
+        )
+
+    def client(self, target: DeviceTarget, *, operation: str = "other") -> AmtClient:
+        """A client for one device over the shared pool; ``operation`` labels its latency samples (use a
+        bounded set of names: the job's operation)."""
+        return AmtClient(target.host, transport=self.transport(target, operation=operation))
+
+    # ------------------------------------------------------------------------------------------ check
+
+    async def check(self, target: DeviceTarget) -> DeviceFacts:
+        """Connect and authenticate as the console will; raise :class:`DeviceCheckError` saying what failed."""
+        facts = DeviceFacts()
+        if target.use_tls:
+            facts.fingerprint = await self._check_tls(target)
+        client = self.client(target, operation="check")
+        try:
+            identity = await _classified(client.identify())
+            await _classified(services.general_settings(client))
+            facts.amt_version = _short(identity.product_version.removeprefix("AMT").strip()) or None
+            with contextlib.suppress(TransportError, WsmanError):
+                version = (await client.get("CIM_SoftwareIdentity", {"InstanceID": "AMT"})).get("VersionString")
+                facts.amt_version = _short(version) if isinstance(version, str) and version else facts.amt_version
+            with contextlib.suppress(TransportError, WsmanError):
+                facts.provisioning_mode = provisioning_mode(await client.get("AMT_SetupAndConfigurationService"))
+            with contextlib.suppress(TransportError, WsmanError, ValueError):
+                guid = (await client.get("CIM_ComputerSystemPackage")).get("PlatformGUID")
+                facts.uuid = platform_uuid(guid) if isinstance(guid, str) else None
+            with contextlib.suppress(TransportError, WsmanError):
+                facts.power_state = await services.power_state(client)
+        finally:
+            await client.close()
+        return facts
+
+    async def _check_tls(self, target: DeviceTarget) -> str:
+        presented = await self.peer_fingerprint(target.host, target.tls_port)
+        if target.fingerprint is not None:
+            if normalize_fingerprint(target.fingerprint) != bytes.fromhex(presented):
+                raise DeviceCheckError(
+                    "tls_pin_mismatch",
+                    f"TLS pin mismatch: the device presents a certificate with SHA-256 {presented}, not the pinned "
+                    "fingerprint",
+                    presented_fingerprint=presented,
+                )
+            return presented
+        try:
+            await self._handshake(target.host, target.tls_port, client_context(verify=True))
+        except ssl.SSLCertVerificationError as exc:
+            raise DeviceCheckError(
+                "tls_untrusted",
+                f"TLS certificate not trusted ({exc.verify_message}); pin its SHA-256 fingerprint {presented} if it "
+                "is the device's own",
+                presented_fingerprint=presented,
+            ) from None
+        return presented
+
+    async def peer_fingerprint(self, host: str, port: int) -> str:
+        """SHA-256 (hex) of the certificate a TLS endpoint presents, read without trusting it."""
+        return await self._handshake(host, port, client_context(verify=False))
+
+    async def _handshake(self, host: str, port: int, context: ssl.SSLContext) -> str:
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=context, server_hostname=host if context.check_hostname else None)
+        except ssl.SSLCertVerificationError:
+            raise
+        except TimeoutError:
+            raise DeviceCheckError("timeout", f"{host}:{port}: no TLS handshake within "
+                                   f"{self.connect_timeout:g} s") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise DeviceCheckError("unreachable", f"{host}:{port}: cannot connect over TLS: {exc}") from None
+        try:
+            ssl_object = writer.get_extra_info("ssl_object")
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            if not der:
+                raise DeviceCheckError("not_amt", f"{host}:{port} presented no certificate")
+            return hashlib.sha256(der).hexdigest()
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                async with asyncio.timeout(1):
+                    await writer.wait_closed()
+            del reader
+
+
+async def _classified(call: Awaitable[_T]) -> _T:
+    """Await one step of the check, turning its failure into the reason a user can act on."""
+    try:
+        return await call
+    except AuthenticationError as exc:
+        raise DeviceCheckError("auth_refused", f"authentication refused: {exc}") from None
+    except RequestTimeout as exc:
+        raise DeviceCheckError("timeout", f"no answer: {exc}") from None
+    except ConnectError as exc:
+        raise DeviceCheckError("unreachable", f"unreachable: {exc}") from None
+    except BadResponse as exc:
+        raise DeviceCheckError("not_amt", f"not an AMT endpoint: {exc}") from None
+    except WsmanFault as exc:
+        raise DeviceCheckError("fault", f"the device refused: {exc}") from None
+
+
+def _short(value: str) -> str:
+    return value[:MAX_FACT_LENGTH]
+
+
+_MODES: Final = {1: "acm", 4: "ccm"}
+_STATES: Final = {0: "pre", 1: "in"}
+
+
+def provisioning_mode(service: CimObject) -> str | None:
+    """``acm``/``ccm`` once provisioned, else ``pre`` or ``in`` (from AMT_SetupAndConfigurationService)."""
+    state, mode = service.get("ProvisioningState"), service.get("ProvisioningMode")
+    if state == 2:
+        return _MODES.get(mode) if isinstance(mode, int) else None
+    return _STATES.get(state) if isinstance(state, int) else None
+
+
+def platform_uuid(guid: str) -> str:
+    """PlatformGUID (32 hex digits, first three fields little-endian as in SMBIOS) as a UUID string."""
+    return str(uuid.UUID(bytes_le=bytes.fromhex(guid)))
