@@ -54,8 +54,11 @@ async def running_engine(
     clock: Callable[[], float] | None = None,
     monotonic: Callable[[], float] | None = None,
     tls_dir: Path | None = None,
+    host: str = "127.0.0.1",
+    ports: Ports | None = None,
 ) -> AsyncIterator[RunningEngine]:
-    """Start one engine on 127.0.0.1 with ephemeral ports (TLS too when ``tls_dir`` is given)."""
+    """Start one engine on ``host`` (127.0.0.1) with ephemeral ports unless ``ports`` are given (clients that
+    insist on 16992/16993 get a loopback address of their own); TLS too when ``tls_dir`` is given."""
     password = password or "Aa1!" + secrets.token_urlsafe(12)
     db = Database(state if state is not None else ":memory:")
     machine = machine or SimMachine()
@@ -73,9 +76,11 @@ async def running_engine(
         if not cert.exists():
             generate_self_signed(cert, key, "outband-test", hosts=["127.0.0.1", "localhost"])
         tls_context = server_context(cert, key)
-    server = EngineServer({"127.0.0.1": engine}, Ports(0, 0 if tls_context else None), tls_context)
+    if ports is None:
+        ports = Ports(0, 0 if tls_context else None)
+    server = EngineServer({host: engine}, ports, tls_context)
     await server.start()
-    env = RunningEngine(engine, server, machine, password)
+    env = RunningEngine(engine, server, machine, password, host)
     try:
         yield env
     finally:

@@ -568,8 +568,10 @@ def _write_header(w: XmlWriter, h: Header, style: Style) -> None:
     w.end()
 
 
-def _write_items(w: XmlWriter, items: list[Item]) -> None:
-    w.start(ENUMERATION, "Items")
+def _write_items(w: XmlWriter, items: list[Item], ns: str = ENUMERATION) -> None:
+    """Items of a Pull are in the enumeration namespace; optimised items inside an EnumerateResponse are
+    ``wsman:Items`` (DSP0226 §8.2.3)."""
+    w.start(ns, "Items")
     for item in items:
         if isinstance(item, CimObject):
             write_object(w, item)
@@ -603,7 +605,7 @@ def _write_body(w: XmlWriter, body: Body) -> None:
         if body.context is not None:
             w.leaf(ENUMERATION, "EnumerationContext", body.context)
         if body.items:
-            _write_items(w, body.items)
+            _write_items(w, body.items, WSMAN)
         if body.end_of_sequence:
             w.leaf(WSMAN, "EndOfSequence", "")
         w.end()
