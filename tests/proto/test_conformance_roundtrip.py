@@ -54,7 +54,7 @@ def test_capture_round_trips(conformance_dir: Path, name: str) -> None:
     for style in Style:
         rewritten_body = _body(env.to_bytes(style))
         assert element_count(rewritten_body) == element_count(_body(original)), f"{style}: elements lost or added"
-        assert_same_infoset(_body(original), rewritten_body)
+        assert_same_infoset(_body(original), rewritten_body, keep_leaf_blanks=True)
 
     # Writing is stable: what we wrote parses to the same envelope and writes to the same bytes.
     again = parse_envelope(written)
@@ -71,16 +71,13 @@ def test_reply_written_with_amts_prefix_letters(conformance_dir: Path, name: str
     assert [(el.prefix, el.tag) for el in written.iter(tag=etree.Element)] == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proto text_of() strips all surrounding whitespace, so the trailing blank AMT sends in an SMBIOS "
-    "PartNumber is lost (proto bug, see the report on text stripping)",
-)
 def test_significant_trailing_blank_survives(conformance_dir: Path) -> None:
+    """AMT really sends an SMBIOS PartNumber ending in a blank; the value keeps it (the comparator strips)."""
     env = parse_envelope((conformance_dir / "cim/physical/memory/pull.xml").read_bytes())
     assert env.body is not None
     items = getattr(env.body, "items", [])
     assert items[0]["PartNumber"] == "CT16G4SFD824A.M16FE "
+    assert b"<h:PartNumber>CT16G4SFD824A.M16FE </h:PartNumber>" in env.to_bytes(Style.RESPONSE)
 
 
 # ------------------------------------------------------------------------------------- the comparator itself
@@ -115,6 +112,16 @@ def test_comparator_ignores_what_peers_cannot_see(variant: str) -> None:
 def test_comparator_reports_what_peers_see(variant: str, complaint: str) -> None:
     with pytest.raises(AssertionError, match=complaint):
         assert_same_infoset(_SAME, variant)
+
+
+def test_comparator_compares_leaf_blanks_only_when_asked() -> None:
+    padded, trimmed = '<r xmlns="urn:r">\n  <v>PN </v>\n</r>', '<r xmlns="urn:r"><v>PN</v></r>'
+    assert_same_infoset(padded, trimmed)
+    with pytest.raises(AssertionError, match="text 'PN ' became 'PN'"):
+        assert_same_infoset(padded, trimmed, keep_leaf_blanks=True)
+    assert_same_infoset(padded, '<r xmlns="urn:r"><v>PN </v></r>', keep_leaf_blanks=True)
+    indented = '<r xmlns="urn:r"><v>\n      PN </v></r>'  # pretty-printing broke the line before the value
+    assert_same_infoset(indented, '<r xmlns="urn:r"><v>PN </v></r>', keep_leaf_blanks=True)
 
 
 def test_comparator_resolves_qname_text_only_when_asked() -> None:

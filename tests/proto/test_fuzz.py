@@ -158,6 +158,10 @@ _TEXT_POOL = ["", " ", "0", "-1", "99999999999999", "true", "x:y", "a:Sender", "
               "\u00e9\u4e2d", "P1DT2H", "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/Nope"]
 
 
+def _name(ns: str | None, local: str) -> str:
+    return etree.QName(ns, local).text if ns else local
+
+
 def _mutate(root: etree._Element, rng: random.Random) -> None:
     elements = list(root.iter(tag=etree.Element))[1:]
     if not elements:
@@ -173,14 +177,11 @@ def _mutate(root: etree._Element, rng: random.Random) -> None:
     elif kind == 2:
         target.text = rng.choice(_TEXT_POOL)
     elif kind == 3:
-        ns, local = rng.choice(_NAME_POOL)
-        target.set(etree.QName(ns, local).text if ns else local, rng.choice(_TEXT_POOL))
+        target.set(_name(*rng.choice(_NAME_POOL)), rng.choice(_TEXT_POOL))
     elif kind == 4:
-        ns, local = rng.choice(_NAME_POOL)
-        target.tag = etree.QName(ns, local).text if ns else local
+        target.tag = _name(*rng.choice(_NAME_POOL))
     elif kind == 5:
-        rng.choice(elements).append(etree.Element(etree.QName(*rng.choice(_NAME_POOL)).text
-                                                  if rng.random() < 0.9 else "bare"))
+        rng.choice(elements).append(etree.Element(_name(*rng.choice(_NAME_POOL))))
     else:
         destination = rng.choice(elements)
         if destination is not target and target not in destination.iterancestors():
