@@ -808,3 +808,10 @@ def test_fault_without_subcode_round_trips() -> None:
 def test_fault_action_survives() -> None:
     fault = F.InternalError(detail="AMT-STATUS 1", action=Action.TRANSFER_FAULT)
     assert parse_envelope(_fault_reply(fault).to_bytes()).body == fault
+
+
+@pytest.mark.xfail(strict=True, reason="proto bug: model._coerce_for stores an int given for a real32/real64 "
+                   "property as int, which is written '5' and read back as the string '5' (not canonical repr)")
+def test_integral_real_round_trips_as_a_number() -> None:
+    obj = CimObject.new("CIM_PhysicalPackage", Depth=5)
+    assert parse_envelope(M.put(obj).to_bytes()).body == obj
