@@ -2,19 +2,19 @@
 /*
  * Reading a WS-MAN reply the way Open AMT's MPS and RPS read it.
  *
- * Both parse replies with xml2js configured as {ignoreAttrs: true, explicitArray: false, tagNameProcessors:
- * [stripPrefix], valueProcessors: [parseNumbers (keeping leading-zero InstanceID/ElementName strings),
- * parseBooleans]} and then walk plain objects: `reply.Envelope.Body.PullResponse.Items.CIM_Chip`.  xml2js is
- * not among the pinned peer packages, so this module reproduces that configuration's output shape (facts of
- * xml2js's documented behaviour, written here from scratch):
- *   - an element with only text becomes its processed text; an empty element becomes '' (attributes ignored);
- *   - an element with child elements becomes an object keyed by local name (prefix stripped); a repeated
- *     child becomes an array, a single one stays a scalar or object;
- *   - whitespace between child elements is dropped; other mixed text lands in '_'.
- * The parse is strict like sax in strict mode: mismatched tags, bad entities, DOCTYPE or junk after the root
- * are errors.  Namespace prefixes are also checked (xml2js does not, but an undeclared prefix is a broken
- * reply for any namespace-aware consumer): they are reported in `namespaceErrors`, not thrown.
+ * The object comes from xml2js itself, configured as RPS configures it (src/HttpHandler.ts: a Parser with
+ * {ignoreAttrs: true, mergeAttrs: false, explicitArray: false, tagNameProcessors: [stripPrefix],
+ * valueProcessors: [parseNumbers, parseBooleans]}, read through parseString's callback, which xml2js calls
+ * before parseString returns when `async` is off): consumers then walk plain objects such as
+ * `reply.Envelope.Body.PullResponse.Items.CIM_Chip`, where a repeated child is an array and a single one is not.
+ *
+ * xml2js is lenient where a broken reply should fail a test: it takes a DOCTYPE, and it never checks namespace
+ * prefixes.  So the reply is also read by a small strict parser (parseDom): it refuses what is not well formed
+ * (mismatched tags, bad entities, DOCTYPE, junk after the root) and reports undeclared prefixes in
+ * `namespaceErrors` (a broken reply for any namespace-aware consumer, though not for xml2js).
  */
+
+const xml2js = require('xml2js')
 
 const XML_NS = 'http://www.w3.org/XML/1998/namespace'
 const ENTITIES = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" }
@@ -141,32 +141,27 @@ function parseDom (xml) {
   return { root, namespaceErrors }
 }
 
-function processValue (text, local) {
-  if (/^(?:true|false)$/i.test(text)) return text.toLowerCase() === 'true'
-  if ((local === 'ElementName' || local === 'InstanceID') && text.length > 1 && text[0] === '0') return text
-  if (!isNaN(text)) return Number(text) % 1 === 0 ? parseInt(text, 10) : parseFloat(text)
-  return text
+const OPEN_AMT_OPTIONS = {
+  ignoreAttrs: true,
+  mergeAttrs: false,
+  explicitArray: false,
+  tagNameProcessors: [xml2js.processors.stripPrefix],
+  valueProcessors: [xml2js.processors.parseNumbers, xml2js.processors.parseBooleans]
 }
 
-function toObject (node) {
-  const obj = {}
-  for (const child of node.children) {
-    const value = toObject(child)
-    if (!(child.local in obj)) obj[child.local] = value
-    else if (Array.isArray(obj[child.local])) obj[child.local].push(value)
-    else obj[child.local] = [obj[child.local], value]
-  }
-  if (/^\s*$/.test(node.text)) return Object.keys(obj).length ? obj : node.text
-  const text = processValue(node.text, node.local)
-  if (!Object.keys(obj).length) return text
-  obj._ = text
-  return obj
+/** The reply as xml2js gives it to RPS (throws when xml2js refuses it). */
+function parseWithXml2js (xml) {
+  let outcome = null
+  new xml2js.Parser(OPEN_AMT_OPTIONS).parseString(xml, (err, result) => { outcome = outcome || { err, result } })
+  if (outcome === null) throw new XmlError('xml2js did not answer synchronously')
+  if (outcome.err) throw new XmlError(`xml2js: ${outcome.err.message}`)
+  return outcome.result
 }
 
 /** `{object, dom, namespaceErrors}`: object as Open AMT's consumers see it, e.g. object.Envelope.Body. */
 function parseLikeOpenAmt (xml) {
   const { root, namespaceErrors } = parseDom(xml)
-  return { object: { [root.local]: toObject(root) }, dom: root, namespaceErrors }
+  return { object: parseWithXml2js(xml), dom: root, namespaceErrors }
 }
 
 /** A value as a list, the way consumers normalise xml2js's single-or-array children. */
