@@ -15,7 +15,8 @@ read-only), unknown opcodes with ILLEGAL REQUEST / INVALID COMMAND OPERATION COD
 REQUEST / INVALID FIELD IN CDB.  INQUIRY and REQUEST SENSE are not forwarded by AMT (its firmware answers them
 from the IDENTIFY data and the sense bytes of the last command end), so they are unknown here as they are to
 MeshCommander.  After a medium is attached the first TEST UNIT READY reports UNIT ATTENTION / MEDIUM CHANGED once,
-as MeshCommander does, so the host rereads the medium.
+as MeshCommander does, so the host rereads the medium.  START STOP UNIT can eject the medium (unless the host
+locked it with PREVENT ALLOW MEDIUM REMOVAL) and load it again; a host that ejects is done with it.
 
 Mode pages are built from the drive's geometry rather than copied: a floppy of at most 2880 blocks is a 1.44 MB
 diskette (80 cylinders, 2 heads, 18 sectors), a larger one an LS-120 cartridge, as §4.4 describes.
@@ -71,6 +72,7 @@ LBA_OUT_OF_RANGE: Final = Sense(0x05, 0x21, 0x00)
 INVALID_FIELD: Final = Sense(0x05, 0x24, 0x00)
 SAVING_NOT_SUPPORTED: Final = Sense(0x05, 0x39, 0x00)
 WRITE_PROTECTED: Final = Sense(0x07, 0x27, 0x00)
+REMOVAL_PREVENTED: Final = Sense(0x05, 0x53, 0x02)
 
 SENSE_NAMES: Final = {
     GOOD: "good",
@@ -81,6 +83,7 @@ SENSE_NAMES: Final = {
     INVALID_FIELD: "invalid field in CDB",
     SAVING_NOT_SUPPORTED: "saving parameters not supported",
     WRITE_PROTECTED: "write protected",
+    REMOVAL_PREVENTED: "medium removal prevented",
 }
 
 
@@ -212,6 +215,8 @@ class ScsiDrive:
     def __init__(self, kind: DriveKind, medium: Medium | None = None) -> None:
         self.kind = kind
         self.medium: Medium | None = None
+        self.ejected: Medium | None = None
+        """The medium the host ejected (START STOP UNIT), kept so that a load brings it back."""
         self._attention = False
         self._media_event = False
         self.locked = False
@@ -295,7 +300,19 @@ class ScsiDrive:
         return _reply(bytes([0, 0, 0, len(descriptor)]) + descriptor, _u16(cdb, 7))
 
     def _start_stop_unit(self, cdb: bytes) -> Outcome:
-        return Outcome()  # spin-up and eject requests: a read-only image stays where it is
+        load_eject, start = bool(cdb[4] & 0x02), bool(cdb[4] & 0x01)
+        if not load_eject:
+            return Outcome()  # spin up or down: nothing to do for an image
+        if start:
+            if self.medium is None and self.ejected is not None:
+                self.insert(self.ejected)
+                self.ejected = None
+            return Outcome()
+        if self.medium is not None:
+            if self.locked:
+                return _fail(REMOVAL_PREVENTED)
+            self.ejected, self.medium = self.medium, None
+        return Outcome()
 
     def _prevent_allow(self, cdb: bytes) -> Outcome:
         self.locked = bool(cdb[4] & 0x01)
@@ -533,6 +550,7 @@ __all__ = [
     "LBA_OUT_OF_RANGE",
     "MEDIUM_CHANGED",
     "NOT_READY_NO_MEDIUM",
+    "REMOVAL_PREVENTED",
     "SAVING_NOT_SUPPORTED",
     "SENSE_NAMES",
     "WRITE_PROTECTED",
