@@ -124,7 +124,7 @@ class SolSession:
         except BaseException:
             await self._client.aclose()
             raise
-        self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name=f"sol-{self.host}")
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump(self._client), name=f"sol-{self.host}")
 
     async def _start(self) -> None:
         assert self._client is not None
@@ -206,9 +206,7 @@ class SolSession:
             elif isinstance(event, SolEnded):
                 self._ended.set()
 
-    async def _pump(self) -> None:
-        assert self._client is not None
-        client = self._client
+    async def _pump(self, client: RedirectionClient) -> None:
         receiving = asyncio.ensure_future(client.receive())
         try:
             while True:
