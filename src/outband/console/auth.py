@@ -213,7 +213,7 @@ async def session_principal(db: Database, settings: Settings, token: str) -> Pri
         )).one_or_none()
     if row is None:
         return None
-    web_session, user = row.tuple()
+    web_session, user = row
     idle_limit = web_session.last_seen_at + dt.timedelta(seconds=settings.session_idle_seconds)
     if user.disabled or web_session.expires_at <= now or idle_limit <= now:
         return None
@@ -234,7 +234,7 @@ async def token_principal(db: Database, token: str) -> Principal | None:
         )).one_or_none()
     if row is None:
         return None
-    api_token, user = row.tuple()
+    api_token, user = row
     if user.disabled or (api_token.expires_at is not None and api_token.expires_at <= now):
         return None
     if api_token.last_used_at is None or now - api_token.last_used_at >= TOUCH_INTERVAL:

@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from .config import Settings
 from .db.database import Database
 from .db.models import Device
+from .logs import register_secret
 
 KEY_FILE_NAME: Final = "secret.key"
 ROTATE_BATCH: Final = 500
@@ -41,6 +42,7 @@ class SecretBox:
             raise SecretKeyError("no secret key given")
         fernets: list[Fernet] = []
         for index, key in enumerate(keys, 1):
+            register_secret(key.decode("ascii", "replace") if isinstance(key, bytes) else key)
             try:
                 fernets.append(Fernet(key))
             except (ValueError, TypeError):

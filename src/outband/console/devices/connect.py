@@ -27,7 +27,7 @@ from ...aio.tls import client_context, normalize_fingerprint
 from ...aio.wsman_client import WsmanTransport
 from ...client import AmtClient, services
 from ...proto.cim.model import CimObject
-from ...proto.wsman import WsmanError, WsmanFault
+from ...proto.wsman import IdentifyResponse, WsmanError, WsmanFault
 from ..db.models import Device, Transport
 from ..metrics import ConsoleMetrics
 
@@ -145,6 +145,15 @@ class DeviceConnector:
             connect_timeout=self.connect_timeout, session=self.http, observe=observe,
         )
 
+    async def identify(self, host: str, port: int, *, tls: bool, seconds: float
+                       ) -> tuple[IdentifyResponse, str | None]:
+        """Identify an endpoint without credentials (discovery); for TLS also the certificate's fingerprint,
+        which the Identify exchange is then pinned to."""
+        fingerprint = await self.peer_fingerprint(host, port, seconds=seconds) if tls else None
+        transport = WsmanTransport(host, port=port, tls=tls, fingerprint=fingerprint, timeout=seconds,
+                                   connect_timeout=seconds, session=self.http)
+        return await transport.identify(), fingerprint
+
     def client(self, target: DeviceTarget, *, operation: str = "other") -> AmtClient:
         """A client for one device over the shared pool; ``operation`` labels its latency samples (use a
         bounded set of names: the job's operation)."""
@@ -198,20 +207,20 @@ class DeviceConnector:
             ) from None
         return presented
 
-    async def peer_fingerprint(self, host: str, port: int) -> str:
+    async def peer_fingerprint(self, host: str, port: int, *, seconds: float | None = None) -> str:
         """SHA-256 (hex) of the certificate a TLS endpoint presents, read without trusting it."""
-        return await self._handshake(host, port, client_context(verify=False))
+        return await self._handshake(host, port, client_context(verify=False), seconds)
 
-    async def _handshake(self, host: str, port: int, context: ssl.SSLContext) -> str:
+    async def _handshake(self, host: str, port: int, context: ssl.SSLContext, seconds: float | None = None) -> str:
+        seconds = seconds or self.connect_timeout
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(seconds):
                 reader, writer = await asyncio.open_connection(
                     host, port, ssl=context, server_hostname=host if context.check_hostname else None)
         except ssl.SSLCertVerificationError:
             raise
         except TimeoutError:
-            raise DeviceCheckError("timeout", f"{host}:{port}: no TLS handshake within "
-                                   f"{self.connect_timeout:g} s") from None
+            raise DeviceCheckError("timeout", f"{host}:{port}: no TLS handshake within {seconds:g} s") from None
         except (OSError, ssl.SSLError) as exc:
             raise DeviceCheckError("unreachable", f"{host}:{port}: cannot connect over TLS: {exc}") from None
         try:
