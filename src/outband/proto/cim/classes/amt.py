@@ -34,7 +34,7 @@ from .cim import (
     LOGICAL_DEVICE,
     MANAGED_ELEMENT,
     POLICY,
-    SERVICE_ACCESS_POINT,
+    REMOTE_SERVICE_ACCESS_POINT,
     cim_class,
     credential_context,
     enabled_logical_element,
@@ -179,6 +179,8 @@ _ENABLED_DISABLED: Final = {0: "Disabled", 1: "Enabled"}
 _TRIGGERS: Final = {0: "User Initiated", 1: "Alert", 2: "Periodic", 3: "Home Provisioning"}
 
 _KERBEROS_ALGORITHMS: Final = {0: "RC4-HMAC", 1: "AES128-CTS-HMAC-SHA1-96", 2: "AES256-CTS-HMAC-SHA1-96"}
+
+_HASH_TYPES: Final = {0: "MD5", 1: "SHA1", 2: "SHA256", 3: "SHA384"}
 
 
 def pt_method(
@@ -582,12 +584,8 @@ CLASSES: tuple[CimClass, ...] = (
     ),
     enabled_logical_element(
         "AMT_ManagementPresenceRemoteSAP",
-        *SERVICE_ACCESS_POINT,
+        *REMOTE_SERVICE_ACCESS_POINT,
         string("AccessInfo", description="The MPS host (address or FQDN)."),
-        uint16("InfoFormat", values=INFO_FORMAT),
-        string("OtherInfoFormatDescription"),
-        uint16("AccessContext"),
-        string("OtherAccessContext"),
         uint16("Port"),
         string("CN"),
         description="A CIRA Management Presence Server.",
@@ -705,4 +703,29 @@ CLASSES: tuple[CimClass, ...] = (
             pt_method("DeleteAllUserProfiles"),
         ),
     ),
+    cim_class(
+        "AMT_ProvisioningCertificateHash",
+        *CREDENTIAL,
+        string("InstanceID", key=True),
+        string("Description", description="The hash's friendly name."),
+        boolean("IsDefault", description="A factory hash: it can be disabled but not deleted."),
+        uint8("HashType", values=_HASH_TYPES),
+        base64("HashData"),
+        boolean("Enabled", description="Whether provisioning may chain to this root."),
+    ),
+    cim_class(
+        "AMT_StateTransitionCondition",
+        *POLICY,
+        string("SystemCreationClassName", key=True),
+        string("SystemName", key=True),
+        string("PolicyRuleCreationClassName", key=True),
+        string("PolicyRuleName", key=True),
+        string("CreationClassName", key=True),
+        string("PolicyConditionName", key=True),
+        uint16("OldState", values=_WATCHDOG_STATES, description="A bit mask of watchdog states."),
+        uint16("NewState", values=_WATCHDOG_STATES, description="A bit mask of watchdog states."),
+        string("StateSpace"),
+        description="An agent watchdog transition that triggers AMT_AgentPresenceWatchdogAction.",
+    ),
+    cim_class("AMT_RemoteAccessCredentialContext", *credential_context()),
 )

@@ -266,6 +266,35 @@ SERVICE: Final = (
 
 SERVICE_ACCESS_POINT: Final = (*ENABLED_LOGICAL_ELEMENT, *SERVICE_KEYS)
 
+PROTOCOL_ENDPOINT: Final = (
+    *SERVICE_ACCESS_POINT,
+    string("NameFormat"),
+    uint16("ProtocolType"),
+    uint16("ProtocolIFType"),
+    string("OtherTypeDescription"),
+)
+
+LAN_ENDPOINT: Final = (
+    *PROTOCOL_ENDPOINT,
+    string("LANID"),
+    uint16("LANType"),
+    string("OtherLANType"),
+    string("MACAddress"),
+    string("AliasAddresses", array=True),
+    string("GroupAddresses", array=True),
+    uint32("MaxDataSize"),
+)
+
+REMOTE_SERVICE_ACCESS_POINT: Final = (
+    *SERVICE_ACCESS_POINT,
+    string("AccessInfo"),
+    uint16("InfoFormat", values=INFO_FORMAT),
+    string("OtherInfoFormatDescription"),
+    uint16("AccessContext"),
+    string("OtherAccessContext"),
+)
+"""CIM_RemoteServiceAccessPoint: where a remote service is reached (an MPS, an HTTP proxy)."""
+
 LOGICAL_DEVICE: Final = (
     *ENABLED_LOGICAL_ELEMENT,
     string("CreationClassName", key=True),
@@ -291,6 +320,14 @@ SETTING_DATA: Final = (*MANAGED_ELEMENT, string("InstanceID", key=True))
 
 CAPABILITIES: Final = SETTING_DATA
 """CIM_Capabilities has the same shape as SettingData: ManagedElement plus an InstanceID key."""
+
+ENABLED_LOGICAL_ELEMENT_CAPABILITIES: Final = (
+    *CAPABILITIES,
+    boolean("ElementNameEditSupported"),
+    uint16("MaxElementNameLen"),
+    uint16("RequestedStatesSupported", array=True, values=REQUESTED_STATE),
+    string("ElementNameMask"),
+)
 
 CREDENTIAL: Final = (*MANAGED_ELEMENT, datetime("Issued"), datetime("Expires"))
 
@@ -479,6 +516,11 @@ _BOOT_OCR_STATES: Final = {
 }
 
 _WIFI_PORT_STATES: Final = {3: "Disabled", 32768: "Enabled in S0", 32769: "Enabled in S0, Sx/AC"}
+
+_WIFI_BSS_TYPE: Final = {0: "Unknown", 2: "Independent", 3: "Infrastructure"}
+_WIFI_ENCRYPTION: Final = {1: "Other", 2: "WEP", 3: "TKIP", 4: "CCMP", 5: "None"}
+_WIFI_AUTHENTICATION: Final = {1: "Other", 2: "Open System", 3: "Shared Key", 4: "WPA PSK", 5: "WPA IEEE 802.1x",
+                               6: "WPA2 PSK", 7: "WPA2 IEEE 802.1x", 32768: "WPA3 SAE", 32769: "WPA3 OWE"}
 
 CLASSES: tuple[CimClass, ...] = (
     cim_class(
@@ -736,12 +778,10 @@ CLASSES: tuple[CimClass, ...] = (
         "CIM_WiFiEndpointSettings",
         uint8("Priority"),
         string("SSID"),
-        uint16("BSSType", values={0: "Unknown", 2: "Independent", 3: "Infrastructure"}),
-        uint16("EncryptionMethod", values={1: "Other", 2: "WEP", 3: "TKIP", 4: "CCMP", 5: "None"}),
+        uint16("BSSType", values=_WIFI_BSS_TYPE),
+        uint16("EncryptionMethod", values=_WIFI_ENCRYPTION),
         string("OtherEncryptionMethod"),
-        uint16("AuthenticationMethod", values={1: "Other", 2: "Open System", 3: "Shared Key", 4: "WPA PSK",
-                                               5: "WPA IEEE 802.1x", 6: "WPA2 PSK", 7: "WPA2 IEEE 802.1x",
-                                               32768: "WPA3 SAE", 32769: "WPA3 OWE"}),
+        uint16("AuthenticationMethod", values=_WIFI_AUTHENTICATION),
         string("OtherAuthenticationMethod"),
         uint8("KeyIndex"),
         string("Keys", array=True),
@@ -768,5 +808,31 @@ CLASSES: tuple[CimClass, ...] = (
         uint64("SupportedMaximumTransmissionUnit"),
         uint64("ActiveMaximumTransmissionUnit"),
         states=_WIFI_PORT_STATES,
+    ),
+    enabled_logical_element(
+        "CIM_WiFiEndpoint",
+        *LAN_ENDPOINT,
+        uint16("EncryptionMethod", values=_WIFI_ENCRYPTION),
+        string("OtherEncryptionMethod"),
+        uint16("AuthenticationMethod", values=_WIFI_AUTHENTICATION),
+        string("OtherAuthenticationMethod"),
+        uint16("IEEE8021xAuthenticationProtocol"),
+        string("AccessPointAddress"),
+        uint16("BSSType", values=_WIFI_BSS_TYPE),
+        boolean("Associated"),
+        description="The wireless endpoint AddWiFiSettings attaches profiles to (Name=WiFi Endpoint 0).",
+    ),
+    cim_class(
+        "CIM_WiFiPortCapabilities",
+        *ENABLED_LOGICAL_ELEMENT_CAPABILITIES,
+        uint64("RequestedSpeedsSupported", array=True),
+        boolean("AutoSenseSpeedConfigurable"),
+        boolean("SpeedConfigurable"),
+        uint64("PortSpeedsSupported", array=True),
+        boolean("NetworkIDsConfigurable"),
+        uint16("NetworkIDsFormat"),
+        uint16("LinkTechnologiesSupported", array=True),
+        uint16("SupportedPortTypes", array=True),
+        string("OtherSupportedPortTypes", array=True),
     ),
 )

@@ -9,9 +9,12 @@ from ..schema import CimClass, Method, Prop, base64, boolean, datetime, ref, str
 from .amt import pt_method
 from .cim import (
     IEEE8021X_CREDENTIALS,
+    INFO_FORMAT,
     MANAGED_ELEMENT,
+    REMOTE_SERVICE_ACCESS_POINT,
     cim_class,
     credential_context,
+    enabled_logical_element,
     power_state_change,
     service,
     setting_data,
@@ -179,4 +182,25 @@ CLASSES: tuple[CimClass, ...] = (
         ),
     ),
     cim_class("IPS_8021xCredentialContext", *credential_context("AMT_PublicKeyCertificate")),
+    service(
+        "IPS_HTTPProxyService",
+        boolean("SyncEnabled", description="Whether the host may synchronise its proxies into AMT."),
+        methods=(
+            pt_method(
+                "AddProxyAccessPoint",
+                (string("AccessInfo"), uint16("InfoFormat", values=INFO_FORMAT), uint16("Port"),
+                 string("NetworkDnsSuffix")),
+                (ref("ProxyAccessPoint", "IPS_HTTPProxyAccessPoint"),),
+            ),
+        ),
+    ),
+    enabled_logical_element(
+        "IPS_HTTPProxyAccessPoint",
+        *REMOTE_SERVICE_ACCESS_POINT,
+        uint8("Type", values={0: "IT", 1: "Proxy sync"}, description="Who added the proxy."),
+        uint16("Port"),
+        string("NetworkDnsSuffix", description="The network (DNS suffix) on which this proxy is used."),
+        uint32("Priority"),
+        description="An HTTP proxy AMT tunnels CIRA through on one network; removed with Transfer Delete.",
+    ),
 )
