@@ -1,0 +1,64 @@
+"""An engine whose redirection listener also serves IDE-R and KVM, with both switched on and no consent
+needed, for the IDE-R/KVM tests, the MeshCentral KVM peer test and the bench."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from tests.redir._kit import RedirEnv, _listen, instant_machine, set_redirection
+
+from outband.aio.tls import server_context
+from outband.client.amt import AmtClient
+from outband.engine.platforms.bootmedia import StorageRedirection
+from outband.engine.platforms.sim import SimMachine
+from outband.engine.redirection import RedirectionConfig, RedirectionListener, default_handlers
+from outband.engine.redirection.ider import IderHandler
+from outband.engine.redirection.kvm import KvmHandler
+from outband.proto.redir.frames import SessionKind
+from outband.testing.engine import RunningEngine, running_engine
+
+KVM_ENABLED = 2
+NO_CONSENT = 0
+
+
+async def enable_kvm(env: RunningEngine, *, consent: bool = False) -> None:
+    """CIM_KVMRedirectionSAP.RequestStateChange(2), and the user-consent policy (none unless ``consent``)."""
+    amt = AmtClient(env.host, transport=env.transport())
+    output = await amt.invoke("CIM_KVMRedirectionSAP", "RequestStateChange", {"RequestedState": KVM_ENABLED})
+    assert output["ReturnValue"] == 0
+    if not consent:
+        optin = await amt.get("IPS_OptInService")
+        optin["OptInRequired"] = NO_CONSENT
+        await amt.put(optin)
+
+
+def media_machine(*, powered: bool = True) -> SimMachine:
+    """The instant sim machine, with the IDE-R attachment point its console boots through."""
+    machine = instant_machine(powered=powered)
+    if not isinstance(getattr(machine.console, "storage", None), StorageRedirection):
+        machine.console.storage = StorageRedirection(timeout=10.0)  # type: ignore[attr-defined]
+    return machine
+
+
+@asynccontextmanager
+async def media_engine(*, machine: SimMachine | None = None, kvm_size: tuple[int, int] | None = None,
+                       password: str | None = None, tls_dir: Path | None = None, standard_ports: bool = False,
+                       config: RedirectionConfig | None = None) -> AsyncIterator[RedirEnv]:
+    async with running_engine(machine=machine or media_machine(), password=password, tls_dir=tls_dir) as env:
+        handlers = {**default_handlers(), SessionKind.IDER: IderHandler(), SessionKind.KVM: KvmHandler(size=kvm_size)}
+        listener = RedirectionListener(env.engine, handlers, config)
+        tls = server_context(tls_dir / "cert.pem", tls_dir / "key.pem") if tls_dir is not None else None
+        host, servers = await _listen(listener, tls, standard_ports)
+        ports = [int(s.sockets[0].getsockname()[1]) for s in servers]
+        await set_redirection(env)
+        await enable_kvm(env)
+        try:
+            yield RedirEnv(env, listener, host, ports[0], ports[1] if len(ports) > 1 else None)
+        finally:
+            for server in servers:
+                server.close()
+            await listener.aclose()
+            for server in servers:
+                await server.wait_closed()
