@@ -120,9 +120,12 @@ class ChannelTransport(asyncio.Transport):
         self._hand_over(data)
 
     def _hand_over(self, data: bytes) -> None:
-        assert isinstance(self._protocol, asyncio.Protocol)
         try:
-            self._protocol.data_received(data)
+            if isinstance(self._protocol, asyncio.BufferedProtocol):  # SSLProtocol, once TLS runs inside
+                _feed_buffered(self._protocol, data)
+            else:
+                assert isinstance(self._protocol, asyncio.Protocol)
+                self._protocol.data_received(data)
         except Exception:  # a protocol bug must not take the tunnel's other channels down
             log.exception("channel %d: the protocol failed on received data", self.channel_id)
             self._force_close(None)
@@ -213,6 +216,16 @@ class ChannelTransport(asyncio.Transport):
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._protocol
+
+
+def _feed_buffered(protocol: asyncio.BufferedProtocol, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        buffer = memoryview(protocol.get_buffer(len(view)))
+        n = min(len(buffer), len(view))
+        buffer[:n] = view[:n]
+        protocol.buffer_updated(n)
+        view = view[n:]
 
 
 class _Placeholder(asyncio.Protocol):

@@ -1,0 +1,72 @@
+"""An engine with all its listeners on ephemeral loopback ports and a CIRA client, for the CIRA tests."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from outband.aio.tls import generate_self_signed, server_context
+from outband.aio.wsman_client import WsmanTransport
+from outband.engine import cira
+from outband.engine.core import Engine, EngineConfig, all_services
+from outband.engine.platforms.base import PowerState
+from outband.engine.platforms.console import ConsoleTiming, SimConsole
+from outband.engine.platforms.sim import SimMachine
+from outband.engine.server import EngineServer, Ports
+from outband.engine.state import Database, StateStore
+from outband.testing.mps import LoopbackMps
+
+FAST = cira.CiraTuning(backoff=cira.Backoff(base=0.05, cap=0.4), config_poll=0.05, keepalive_interval=0.2,
+                       dial_timeout=5.0)
+"""Short delays so reconnects and keepalives happen within a test (never asserted as timings)."""
+MPS_USER = "0123456789abcdef"
+MPS_PASSWORD = "Mps!Passw0rd"
+ALL_REDIRECTION = 32768 + 1 + 2
+
+
+@dataclass
+class CiraEnv:
+    engine: Engine
+    server: EngineServer
+    machine: SimMachine
+    password: str
+    client: cira.CiraClient
+
+    @property
+    def system_uuid(self) -> str:
+        return self.engine.uuid
+
+    def direct(self) -> WsmanTransport:
+        """WS-MAN straight to the engine's HTTP listener (configuration steps that are not under test)."""
+        return WsmanTransport("127.0.0.1", "admin", self.password, port=self.server.bound_port("127.0.0.1"))
+
+
+def mps_options(mps: LoopbackMps, *, password: str = MPS_PASSWORD) -> cira.CiraOptions:
+    return cira.CiraOptions.parse(f"127.0.0.1:{mps.port}", MPS_USER, password, ca_file=mps.cert_file)
+
+
+@asynccontextmanager
+async def cira_engine(tls_dir: Path, override: cira.CiraOptions | None, *, tuning: cira.CiraTuning = FAST,
+                      domain: str = "") -> AsyncIterator[CiraEnv]:
+    """One engine on 127.0.0.1 (HTTP, TLS, redirection and redirection over TLS, all ephemeral) whose CIRA
+    client is attached as the launcher attaches it."""
+    password = "Aa1!" + secrets.token_urlsafe(12)
+    db = Database(":memory:")
+    machine = SimMachine(power_state=PowerState.ON, console=SimConsole(timing=ConsoleTiming.instant()))
+    config = EngineConfig(services=(*all_services(), cira.service), admin_password=password, hostname="cira-sim",
+                          domain=domain)
+    engine = Engine(config, machine, StateStore(db, config.engine_id))
+    cert, key = tls_dir / "engine-cert.pem", tls_dir / "engine-key.pem"
+    generate_self_signed(cert, key, "outband-test", hosts=["127.0.0.1", "localhost"])
+    server = EngineServer({"127.0.0.1": engine}, Ports(0, 0, 0, 0), server_context(cert, key))
+    await server.start()
+    try:
+        [client] = cira.attach(server, override, tuning)
+        yield CiraEnv(engine, server, machine, password, client)
+    finally:
+        await server.stop()
+        await client.aclose()
+        db.close()
