@@ -10,6 +10,7 @@ from . import (
     certificates,
     general,
     inventory,
+    kerberos,
     logs,
     network,
     optin,
@@ -17,6 +18,7 @@ from . import (
     provisioning,
     redirection,
     remoteaccess,
+    screen,
     timesync,
     watchdog,
 )
@@ -25,6 +27,6 @@ SERVICES: tuple[Service, ...] = tuple(
     module.service
     for module in (
         general, power, boot, alarms, timesync, inventory, network, logs, authorization, optin, redirection,
-        watchdog, provisioning, certificates, remoteaccess,
+        watchdog, provisioning, certificates, remoteaccess, kerberos, screen,
     )
 )
