@@ -82,6 +82,8 @@ class Progress:
     reads: int
     bytes_sent: int
     errors: int
+    resets: int
+    """ATA channel resets the host made (each power-on or reset of the machine)."""
     elapsed: float
     last: CommandServed | None
 
@@ -230,8 +232,8 @@ class IderSession:
     def progress(self) -> Progress:
         counters = self.console.counters
         elapsed = self._clock() - self._started_at if self._started_at is not None else 0.0
-        return Progress(counters.commands, counters.reads, counters.bytes_to_host, counters.errors, elapsed,
-                        self._last_command)
+        return Progress(counters.commands, counters.reads, counters.bytes_to_host, counters.errors,
+                        counters.resets, elapsed, self._last_command)
 
     @property
     def ejected(self) -> bool:

@@ -403,6 +403,7 @@ class Counters:
     reads: int = 0
     bytes_to_host: int = 0
     errors: int = 0
+    resets: int = 0
 
 
 class IderConsole(_Side):
@@ -548,6 +549,7 @@ class IderConsole(_Side):
 
     def _on_reset(self, frame: Frame) -> None:
         self._transfer = None  # the host reset its channel: the rest of the read is not wanted any more
+        self.counters.resets += 1
         self._out.append(encode_plain(T.IDER_RESET_OCCURRED_RESPONSE, self._next_seq()))
         self._emit(ResetSeen(frame.data[8]))
 
