@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..engine.cira import CiraOptions
 from ..engine.core import DEFAULT_AMT_VERSION
 from ..engine.launcher import LaunchOptions, launch
 
@@ -36,6 +37,14 @@ def engine_command(
     profile: Annotated[Path | None, typer.Option(help="Hardware profile (TOML or JSON).")] = None,
     fleet: Annotated[int, typer.Option(help="Run N engines, each on its own loopback address.")] = 0,
     fleet_base: Annotated[str, typer.Option(help="First address of the fleet.")] = "127.1.0.1",
+    cira: Annotated[str | None, typer.Option(help="Keep a CIRA tunnel to this MPS (HOST[:PORT], port 4433 by "
+                                             "default) instead of the one configured over WS-MAN.")] = None,
+    cira_user: Annotated[str | None, typer.Option(help="CIRA user name the MPS knows the engine by.")] = None,
+    cira_password: Annotated[str | None, typer.Option(envvar="CIRA_PASSWORD",
+                                                      help="CIRA password (or CIRA_PASSWORD).")] = None,
+    cira_ca: Annotated[Path | None, typer.Option(help="PEM root the MPS certificate must chain to "
+                                                 "(default: the system's CAs).")] = None,
+    cira_insecure: Annotated[bool, typer.Option(help="Do not verify the MPS certificate (tests only).")] = False,
 ) -> None:
     """Run an AMT-compatible management engine: WS-MAN on 16992/16993 with HTTP Digest, like Intel AMT.
 
@@ -53,11 +62,17 @@ def engine_command(
     if (tls_cert is None) != (tls_key is None):
         console.print("[red]error:[/red] --tls-cert and --tls-key go together")
         raise typer.Exit(2)
+    try:
+        cira_options = (CiraOptions.parse(cira, cira_user, cira_password, ca_file=cira_ca, insecure=cira_insecure)
+                        if cira else None)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     opts = LaunchOptions(
         host=host, http_port=http_port, tls_port=tls_port or None, redirection_port=redir_port or None,
         redirection_tls_port=redir_tls_port or None, state_dir=state_dir,
         admin_password=admin_password, tls_cert=tls_cert, tls_key=tls_key, amt_version=amt_version,
-        profile=profile, fleet=fleet, fleet_base=fleet_base,
+        profile=profile, fleet=fleet, fleet_base=fleet_base, cira=cira_options,
     )
     try:
         asyncio.run(_serve(opts, console))
@@ -79,6 +94,8 @@ async def _serve(opts: LaunchOptions, console: Console) -> None:
                   + (f", TLS port {opts.tls_port}" if opts.tls_port else "")
                   + (f", redirection {opts.redirection_port}" if opts.redirection_port else "")
                   + (f" and {opts.redirection_tls_port} (TLS)" if opts.redirection_tls_port else ""))
+    if opts.cira is not None:
+        console.print(f"  CIRA: keeping a tunnel to {opts.cira.host}:{opts.cira.port} as {opts.cira.username}")
     if launched.tls_fingerprint:
         console.print(f"  TLS certificate SHA-256: {launched.tls_fingerprint}")
     engine = next(iter(launched.engines.values()))

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..aio.tls import fingerprint_of, generate_self_signed, server_context
+from .cira import CiraOptions
+from .cira import attach as attach_cira
+from .cira import service as cira_service
 from .core import DEFAULT_AMT_VERSION, Engine, EngineConfig, all_services
 from .platforms.profile import HardwareProfile
 from .platforms.sim import SimMachine
@@ -42,6 +45,8 @@ class LaunchOptions:
     fleet: int = 0
     fleet_base: str = "127.1.0.1"
     hostname: str | None = None
+    cira: CiraOptions | None = None
+    """An MPS to keep a CIRA tunnel to (else the one configured over WS-MAN, if any)."""
 
 
 @dataclass(slots=True)
@@ -102,7 +107,7 @@ async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProf
     addresses = fleet_addresses(opts.fleet_base, opts.fleet) if opts.fleet else [opts.host]
     generated: str | None = None
     engines: dict[str, Engine] = {}
-    services = all_services()
+    services = (*all_services(), cira_service)
     for index, address in enumerate(addresses):
         engine_id = f"engine-{index}" if opts.fleet else "engine"
         store = StateStore(database, engine_id)
@@ -137,4 +142,5 @@ async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProf
         await server.stop()
         database.close()
         raise
+    attach_cira(server, opts.cira)
     return Launched(server, engines, database, generated, fingerprint, addresses)
