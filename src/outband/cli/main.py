@@ -2,11 +2,12 @@
 
 import typer
 
-from . import sol, wsman
+from . import console, sol, wsman
 from .engine import engine_command
 
 app = typer.Typer(no_args_is_help=True, help="Out-of-band management with Intel AMT's protocols.")
 app.add_typer(wsman.app, name="wsman")
+app.add_typer(console.app, name="console")
 app.command("engine", epilog=None)(engine_command)
 app.command("sol", epilog=sol.EPILOG)(sol.sol_command)
 

@@ -108,6 +108,6 @@ async def list_entries(session: AsyncSession, filters: AuditFilter, *, limit: in
         rows = await session.execute(select(audit_devices.c.audit_id, audit_devices.c.device_id)
                                      .where(audit_devices.c.audit_id.in_(list(devices)))
                                      .order_by(audit_devices.c.device_id))
-        for audit_id, device_id in rows.tuples():
+        for audit_id, device_id in rows:
             devices[audit_id].append(device_id)
     return [(e, devices[e.id]) for e in entries]

@@ -32,7 +32,9 @@ _PATTERNS: Final = (
 """Group 1 is kept, the rest is masked."""
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged as a field.
-_STANDARD_ATTRS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD_ATTRS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "color_message",  # uvicorn's coloured copy of the message
+}
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()

@@ -5,7 +5,8 @@
 ``Runtime.close``), so tests, ``outband console`` and ``outband up`` start it the same way.
 
 Before serving, every route is checked to declare exactly one permission (or PUBLIC); a route without one
-stops the app from being built.  The permission each operation needs is published in the OpenAPI document as
+stops the app from being built.  ``app.state.operations`` lists (path, route) of every operation, for tests
+that walk them.  The permission each operation needs is published in the OpenAPI document as
 ``x-permission``.
 """
 
@@ -30,6 +31,7 @@ API_ROUTERS: Final[Sequence[APIRouter]] = (
     auth.router, users.router, devices.router, discovery.router, audit.router, system.router,
 )
 """Everything under /api, in the order the docs show it."""
+API_PREFIX: Final = "/api"
 
 MAX_BODY_BYTES: Final = 24 * 1024 * 1024
 """Largest request body (a CSV import of the largest fleet fits); checked before any parsing."""
@@ -95,13 +97,18 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "conflicts with a concurrent change; retry"}, status.HTTP_409_CONFLICT)
 
 
-def publish_permissions(app: FastAPI) -> None:
+def operations(routers: Sequence[tuple[str, APIRouter]]) -> list[tuple[str, APIRoute]]:
+    """(full path, route) of every operation the routers define, each under its prefix."""
+    return [(prefix + route.path, route) for prefix, router in routers for route in router.routes
+            if isinstance(route, APIRoute)]
+
+
+def publish_permissions(routes: Sequence[tuple[str, APIRoute]]) -> None:
     """Fail unless every route declares its permission; record it in the OpenAPI document."""
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            permission = route_permission(route)
-            route.openapi_extra = {**(route.openapi_extra or {}),
-                                   "x-permission": permission.value if permission else "public"}
+    for _, route in routes:
+        permission = route_permission(route)
+        route.openapi_extra = {**(route.openapi_extra or {}),
+                               "x-permission": permission.value if permission else "public"}
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -114,12 +121,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.state.runtime = runtime
-    api = APIRouter(prefix="/api")
-    for router in API_ROUTERS:
-        api.include_router(router)
-    app.include_router(api)
-    app.include_router(system.public_metrics_router if runtime.settings.metrics_public else system.metrics_router)
+    metrics = system.public_metrics_router if runtime.settings.metrics_public else system.metrics_router
+    routers = [*((API_PREFIX, router) for router in API_ROUTERS), ("", metrics)]
+    app.state.operations = operations(routers)
+    publish_permissions(app.state.operations)
+    for prefix, router in routers:
+        app.include_router(router, prefix=prefix)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_middleware(_Hardening, max_body=MAX_BODY_BYTES)
-    publish_permissions(app)
     return app

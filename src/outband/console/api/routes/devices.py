@@ -295,7 +295,7 @@ async def list_tags(runtime: RuntimeDep, audit: RequiresDeviceRead) -> list[TagP
         rows = await session.execute(
             select(Tag.name, func.count(device_tags.c.device_id)).outerjoin(device_tags, device_tags.c.tag_id == Tag.id)
             .group_by(Tag.id, Tag.name).order_by(Tag.name))
-        return [TagPublic(name=name, devices=count) for name, count in rows.tuples()]
+        return [TagPublic(name=name, devices=count) for name, count in rows]
 
 
 @router.delete("/tags/{name}", tags=["tags"], status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
@@ -322,7 +322,7 @@ async def list_groups(runtime: RuntimeDep, audit: RequiresDeviceRead) -> list[Gr
         rows = await session.execute(
             select(Group, func.count(Device.id)).outerjoin(Device, Device.group_id == Group.id)
             .group_by(Group.id).order_by(Group.name))
-        return [GroupPublic(id=g.id, name=g.name, description=g.description, devices=n) for g, n in rows.tuples()]
+        return [GroupPublic(id=g.id, name=g.name, description=g.description, devices=n) for g, n in rows]
 
 
 @router.post("/groups", tags=["groups"], status_code=status.HTTP_201_CREATED, responses=CONFLICT)
