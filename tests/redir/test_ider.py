@@ -68,18 +68,24 @@ def test_start_and_its_reply_have_the_documented_layout() -> None:
     assert start == bytes([0x40, 0, 0, 0, 0, 0, 0, 0]) + struct.pack("<HHHI", 30000, 0, 20000, 1)
     assert StartIder.decode(start) == StartIder(30000, 0, 20000, 1)
     reply = StartIderReply(8192, 4096, oem_data=b"xy").encode(7)
-    assert len(reply) == 30 + 2 and reply[0] == 0x41 and reply[4:8] == struct.pack("<I", 7)
+    assert len(reply) == 30 + 2
+    assert reply[0] == 0x41
+    assert reply[4:8] == struct.pack("<I", 7)
     assert (reply[8], reply[9]) == (1, 0)
     assert struct.unpack_from("<HH", reply, 16) == (8192, 4096)
-    assert reply[21] == 0 and struct.unpack_from("<I", reply, 25)[0] == 343 and reply[29] == 2
+    assert reply[21] == 0
+    assert struct.unpack_from("<I", reply, 25)[0] == 343
+    assert reply[29] == 2
     assert StartIderReply.decode(reply) == StartIderReply(8192, 4096, oem_data=b"xy")
 
 
 def test_command_written_carries_drive_select_packet_and_dma() -> None:
     packet = cdb_read_10(16, 1)
     data = CommandWritten(DriveKind.CDROM, packet, dma=False, byte_count=0x800).encode(3)
-    assert len(data) == 28 and data[0] == 0x50
-    assert data[9] == 0 and struct.unpack_from("<H", data, 12)[0] == 0x800
+    assert len(data) == 28
+    assert data[0] == 0x50
+    assert data[9] == 0
+    assert struct.unpack_from("<H", data, 12)[0] == 0x800
     assert (data[14], data[15], data[16:28]) == (0xB0, 0xA0, packet)
     assert CommandWritten.decode(data) == CommandWritten(DriveKind.CDROM, packet, False, 0x800)
 
@@ -88,7 +94,8 @@ def test_command_written_carries_drive_select_packet_and_dma() -> None:
                          [(GOOD, 0xC5, 0x00, 0x50), (LBA_OUT_OF_RANGE, 0xC7, 0x50, 0x51)])
 def test_command_end_registers_follow_the_ata_conventions(sense: Sense, mask: int, error: int, status: int) -> None:
     data = encode_command_end(9, DriveKind.FLOPPY, sense)
-    assert len(data) == 31 and data[3] == ATTR_COMPLETED
+    assert len(data) == 31
+    assert data[3] == ATTR_COMPLETED
     output = data[20:28]
     assert (output[0], output[1], output[2], output[6], output[7]) == (mask, error, 0x03, 0xA0, status)
     assert data[28:31] == bytes([sense.key, sense.asc, sense.ascq])
@@ -97,10 +104,14 @@ def test_command_end_registers_follow_the_ata_conventions(sense: Sense, mask: in
 def test_data_to_host_has_a_34_byte_header_and_completes_on_its_last_chunk() -> None:
     middle = encode_data_to_host(1, DriveKind.CDROM, b"x" * 100, dma=False, completed=False)
     last = encode_data_to_host(2, DriveKind.CDROM, b"y" * 10, dma=True, completed=True)
-    assert len(middle) == 34 + 100 and struct.unpack_from("<H", middle, 9)[0] == 100
-    assert middle[3] == 0 and middle[12 + 7] == 0x58 and struct.unpack_from("<H", middle, 12 + 4)[0] == 100
+    assert len(middle) == 34 + 100
+    assert struct.unpack_from("<H", middle, 9)[0] == 100
+    assert middle[3] == 0
+    assert middle[12 + 7] == 0x58
+    assert struct.unpack_from("<H", middle, 12 + 4)[0] == 100
     assert middle[20:28] == bytes(8)  # no completion yet
-    assert last[3] == ATTR_COMPLETED | 0x01 and last[20 + 7] == 0x50
+    assert last[3] == ATTR_COMPLETED | 0x01
+    assert last[20 + 7] == 0x50
     assert struct.unpack_from("<H", last, 12 + 4)[0] == 0  # DMA: no PIO byte count
 
 
@@ -159,11 +170,13 @@ def test_the_console_starts_and_attaches_its_drives_with_each_start_mode(mode: S
     pair = opened(mode=mode)
     assert pair.console.state is ConsoleState.RUNNING
     console_events = pair.console.events()
-    assert isinstance(console_events[-1], Enabled) and console_events[-1].start_mode is mode
+    assert isinstance(console_events[-1], Enabled)
+    assert console_events[-1].start_mode is mode
     host_events = pair.host.events()
     assert isinstance(host_events[0], ConsoleOpened)
     assert host_events[1] == DrivesEnabled(True, mode)
-    assert pair.host.enabled and pair.host.start_mode is mode
+    assert pair.host.enabled
+    assert pair.host.start_mode is mode
 
 
 def test_amt_numbers_its_messages_from_zero_and_the_console_stops_on_a_gap() -> None:
@@ -181,14 +194,16 @@ def test_a_read_streams_in_read_buffer_chunks_and_arrives_intact() -> None:
     before = len(pair.amt_frames)
     pair.host.submit(DriveKind.CDROM, cdb_read_10(3, 10), 10 * 2048)
     pair.pump()
-    chunks = [m for m in pair.console.data_to_send()]  # nothing left over
+    chunks = list(pair.console.data_to_send())  # nothing left over
     assert chunks == []
     done = pair.host.events()[-1]
-    assert isinstance(done, CommandCompleted) and done.sense == GOOD
+    assert isinstance(done, CommandCompleted)
+    assert done.sense == GOOD
     assert done.data == image[3 * 2048 : 13 * 2048]
     assert len(pair.amt_frames) == before + 1  # one COMMAND_WRITTEN for five 4 KiB chunks
     served = [e for e in pair.console.events() if isinstance(e, CommandServed)]
-    assert served[-1].length == 10 * 2048 and pair.console.counters.bytes_to_host == 10 * 2048
+    assert served[-1].length == 10 * 2048
+    assert pair.console.counters.bytes_to_host == 10 * 2048
 
 
 def test_the_send_budget_bounds_each_batch_of_a_long_read() -> None:
@@ -207,7 +222,8 @@ def test_the_send_budget_bounds_each_batch_of_a_long_read() -> None:
 def test_errors_complete_with_sense_and_no_data() -> None:
     pair = opened()
     done = pair.run(DriveKind.CDROM, cdb_read_10(1000, 1), 2048)
-    assert done.sense == LBA_OUT_OF_RANGE and done.data == b""
+    assert done.sense == LBA_OUT_OF_RANGE
+    assert done.data == b""
     assert pair.console.counters.errors == 1
 
 
@@ -220,13 +236,16 @@ def test_a_reset_drops_the_rest_of_a_read_and_is_acknowledged() -> None:
             pair.console.receive(frame)
     early = pair.console.data_to_send(budget=10000)  # part of the read is on its way
     dropped = pair.host.reset()
-    assert dropped is not None and dropped.aborted and pair.host.busy
+    assert dropped is not None
+    assert dropped.aborted
+    assert pair.host.busy
     for data in early:  # late chunks of the abandoned read are ignored
         pair.to_host.feed(data)
         while isinstance(frame := pair.to_host.next_frame(), Frame):
             pair.host.receive(frame)
     pair.pump()
-    assert not pair.console.streaming and not pair.host.busy
+    assert not pair.console.streaming
+    assert not pair.host.busy
     assert any(isinstance(e, ResetSeen) for e in pair.host.events())
     assert any(isinstance(e, ResetSeen) for e in pair.console.events())
     assert pair.run(DriveKind.CDROM, cdb_read_capacity(), 8).data == struct.pack(">II", 99, 2048)
@@ -239,7 +258,8 @@ def test_keep_alive_pings_are_answered_and_heartbeats_go_both_ways() -> None:
     pair.console.heartbeat()
     pair.pump()
     assert [f.type for f in pair.amt_frames[-2:]] == [T.IDER_KEEPALIVE_PING, T.IDER_HEARTBEAT]
-    assert pair.console.state is ConsoleState.RUNNING and pair.host.state is HostState.OPEN
+    assert pair.console.state is ConsoleState.RUNNING
+    assert pair.host.state is HostState.OPEN
 
 
 def test_feature_queries_and_disabling_the_drives() -> None:
@@ -252,7 +272,8 @@ def test_feature_queries_and_disabling_the_drives() -> None:
         assert (reply[0], reply[8], struct.unpack_from("<I", reply, 9)[0]) == (0x49, kind, expected)
     pair.to_host.feed(encode_features(T.IDER_DISABLE_ENABLE_FEATURES, 6, FeatureRequest.SET_STATE, 0))
     pair.host.receive(pair.to_host.next_frame())  # type: ignore[arg-type]
-    assert pair.host.events() == [DrivesEnabled(False, None)] and not pair.host.enabled
+    assert pair.host.events() == [DrivesEnabled(False, None)]
+    assert not pair.host.enabled
     with pytest.raises(RuntimeError, match="not attached"):
         pair.host.submit(DriveKind.CDROM, cdb_test_unit_ready(), 0)
 
@@ -260,7 +281,8 @@ def test_feature_queries_and_disabling_the_drives() -> None:
 def test_an_unknown_start_mode_is_refused_and_the_console_gives_up() -> None:
     pair = opened(mode=0x20)  # type: ignore[arg-type]
     events = pair.console.events()
-    assert any(isinstance(e, Refused) for e in events) and any(isinstance(e, Closed) for e in events)
+    assert any(isinstance(e, Refused) for e in events)
+    assert any(isinstance(e, Closed) for e in events)
     assert not pair.host.enabled
 
 
@@ -272,7 +294,8 @@ def test_the_console_refuses_a_start_reply_it_cannot_work_with(reply: StartIderR
     console.data_to_send()
     console.receive(Frame(T.IDER_START_REPLY, reply.encode(0)))
     refused = [e for e in console.events() if isinstance(e, Refused)]
-    assert refused and reason in refused[0].reason
+    assert refused
+    assert reason in refused[0].reason
     assert console.data_to_send()[-1][0] == T.IDER_END
 
 
@@ -280,18 +303,21 @@ def test_ending_ide_r_closes_both_ends() -> None:
     pair = opened()
     pair.console.end()
     pair.pump()
-    assert pair.host.state is HostState.CLOSED and pair.console.state is ConsoleState.CLOSED
+    assert pair.host.state is HostState.CLOSED
+    assert pair.console.state is ConsoleState.CLOSED
     assert any(isinstance(e, Closed) for e in pair.console.events())
 
 
 def test_write_data_is_handed_over_when_the_console_asks_for_it() -> None:
     host = IderHost()
-    pair = opened(host=host)
+    opened(host=host)
     host.submit(DriveKind.FLOPPY, bytes([0x2A]) + bytes(11), 0, write_data=b"abcdef")
     host.data_to_send()
     host.receive(Frame(T.IDER_GET_DATA_FROM_HOST, encode_get_data_from_host(50, DriveKind.FLOPPY, 4)))
     sent = host.data_to_send()[0]
-    assert sent[0] == 0x53 and struct.unpack_from("<H", sent, 9)[0] == 4 and sent[14:] == b"abcd"
+    assert sent[0] == 0x53
+    assert struct.unpack_from("<H", sent, 9)[0] == 4
+    assert sent[14:] == b"abcd"
 
 
 def test_the_host_refuses_more_data_than_it_asked_for_and_completions_out_of_place() -> None:
@@ -315,7 +341,8 @@ def test_an_error_status_without_sense_bytes_still_fails() -> None:
     data[28:31] = bytes(3)  # a console that only set the registers
     pair.host.receive(Frame(T.IDER_COMMAND_END_RESPONSE, bytes(data)))
     done = pair.host.events()[-1]
-    assert isinstance(done, CommandCompleted) and done.sense.key == 0x03
+    assert isinstance(done, CommandCompleted)
+    assert done.sense.key == 0x03
 
 
 def test_the_console_refuses_non_packet_commands_and_overlapping_ones() -> None:
@@ -363,8 +390,10 @@ async def test_the_firmware_boots_from_the_image_our_client_serves(device: BootD
             else:
                 assert lines == ["Booted from IDE-R floppy: OUTBANDFD", "outband floppy boots"]
             assert await ider.wait_done(idle=5) == "the host ejected the medium"
-            assert reports and reports[-1].commands == ider.progress.commands >= 5
-            assert ider.progress.bytes_sent > 0 and ider.progress.throughput > 0
+            assert reports
+            assert reports[-1].commands == ider.progress.commands >= 5
+            assert ider.progress.bytes_sent > 0
+            assert ider.progress.throughput > 0
         await eventually(lambda: 1801 in audit_ids(r))
         assert audit_ids(r)[-2:] == [1800, 1801]
         assert storage.port is None
@@ -438,7 +467,8 @@ async def test_a_machine_reset_resets_the_ide_channel_before_the_next_command() 
         await eventually(lambda: ider.progress.resets == 1)
         lines: list[str] = []
         outcome = await storage.boot(BootDevice.IDER_CD, lines.append)
-        assert outcome is not None and outcome.label == "RESET"
+        assert outcome is not None
+        assert outcome.label == "RESET"
 
 
 async def test_ide_r_needs_its_switch() -> None:

@@ -82,7 +82,8 @@ def test_a_trailing_partial_block_counts_and_reads_as_zero_padded() -> None:
 def test_read_10_plans_the_medium_range_without_reading_it() -> None:
     drive = cd()
     outcome = drive.execute(cdb_read_10(10, 5))
-    assert outcome.sense == GOOD and outcome.data == b""
+    assert outcome.sense == GOOD
+    assert outcome.data == b""
     assert (outcome.read_offset, outcome.read_length, outcome.transfer_length) == (10 * 2048, 5 * 2048, 5 * 2048)
     assert drive.reads == 1
 
@@ -121,7 +122,10 @@ def test_mode_sense_6_all_pages_reports_a_write_protected_cd() -> None:
     outcome = cd().execute(build_cdb(Op.MODE_SENSE_6, (2, 1, 0x3F), (4, 1, 255)))
     data = outcome.data
     assert outcome.sense == GOOD
-    assert data[0] == len(data) - 1 and data[1] == 0x01 and data[2] == 0x80 and data[3] == 0
+    assert data[0] == len(data) - 1
+    assert data[1] == 0x01
+    assert data[2] == 0x80
+    assert data[3] == 0
     assert [data[i] for i in _page_offsets(data, 4)] == [0x01, 0x1A, 0x1D, 0x2A]
 
 
@@ -131,7 +135,7 @@ def test_mode_sense_10_pages_of_a_diskette_describe_its_geometry() -> None:
     assert (length, medium, device, block_descriptors) == (len(data) - 2, 0x24, 0x80, 0)
     page = data[8:]
     assert page[:2] == bytes([0x05, 0x1E])
-    rate, heads, sectors, size, cylinders = struct.unpack_from(">HBBHH", page, 2)
+    _rate, heads, sectors, size, cylinders = struct.unpack_from(">HBBHH", page, 2)
     assert (heads, sectors, size, cylinders) == (2, 18, 512, 80)
     assert struct.unpack_from(">H", page, 28)[0] == 300  # rpm
 
@@ -150,7 +154,8 @@ def test_mode_sense_page_support_on_a_cd(page: int, sense) -> None:
 
 def test_changeable_mode_values_are_all_zero() -> None:
     data = cd().execute(build_cdb(Op.MODE_SENSE_10, (2, 1, 0x40 | 0x2A), (7, 2, 255))).data
-    assert data[8:10] == bytes([0x2A, 0x18]) and not any(data[10:])
+    assert data[8:10] == bytes([0x2A, 0x18])
+    assert not any(data[10:])
 
 
 def test_allocation_length_cuts_replies() -> None:
@@ -167,7 +172,8 @@ def test_prevent_medium_removal_locks_out_an_eject_and_a_load_brings_the_medium_
     assert page[6] & 0x02  # the capabilities page shows the lock
     drive.execute(build_cdb(Op.PREVENT_ALLOW_MEDIUM_REMOVAL, (4, 1, 0)))
     assert drive.execute(eject).sense == GOOD
-    assert drive.ejected is not None and drive.medium is None
+    assert drive.ejected is not None
+    assert drive.medium is None
     assert drive.execute(cdb_test_unit_ready()).sense == NOT_READY_NO_MEDIUM
     assert drive.execute(build_cdb(Op.START_STOP_UNIT, (4, 1, 0x03))).sense == GOOD
     assert drive.execute(cdb_test_unit_ready()).sense == MEDIUM_CHANGED
@@ -179,7 +185,8 @@ def test_read_format_capacities_lists_the_formatted_medium() -> None:
     blocks, kind = struct.unpack_from(">IB", data, 4)
     assert (blocks, kind, int.from_bytes(data[9:12], "big")) == (FLOPPY_BLOCKS, 2, 512)
     empty = ScsiDrive(DriveKind.FLOPPY).execute(build_cdb(Op.READ_FORMAT_CAPACITIES, (7, 2, 252)))
-    assert empty.sense == GOOD and empty.data[8] == 3  # no medium present, maximum capacity given
+    assert empty.sense == GOOD
+    assert empty.data[8] == 3
 
 
 @pytest.mark.parametrize("msf", [False, True])
@@ -201,7 +208,8 @@ def test_read_toc_lists_one_data_track_and_the_lead_out(msf: bool) -> None:
 def test_read_toc_session_format_and_bad_fields() -> None:
     drive = cd()
     session = drive.execute(build_cdb(Op.READ_TOC, (2, 1, 1), (7, 2, 100))).data
-    assert session[:4] == bytes([0, 10, 1, 1]) and session[6] == 1
+    assert session[:4] == bytes([0, 10, 1, 1])
+    assert session[6] == 1
     legacy = drive.execute(build_cdb(Op.READ_TOC, (7, 2, 100), (9, 1, 0x40))).data  # format in the control byte
     assert legacy == session
     assert drive.execute(build_cdb(Op.READ_TOC, (2, 1, 5), (7, 2, 100))).sense == INVALID_FIELD
@@ -229,7 +237,8 @@ def test_get_configuration_request_types() -> None:
     drive = ScsiDrive(DriveKind.CDROM)
     current = drive.execute(build_cdb(Op.GET_CONFIGURATION, (1, 1, 1), (7, 2, 1024))).data
     assert int.from_bytes(current[6:8], "big") == 0  # no medium: no current profile
-    assert 0x0010 not in _features(current) and 0x001E not in _features(current)
+    assert 0x0010 not in _features(current)
+    assert 0x001E not in _features(current)
     one = cd().execute(build_cdb(Op.GET_CONFIGURATION, (1, 1, 2), (2, 2, 0x1E), (7, 2, 1024))).data
     assert _features(one) == [0x001E]
     assert cd().execute(build_cdb(Op.GET_CONFIGURATION, (1, 1, 3), (7, 2, 64))).sense == INVALID_FIELD
@@ -249,9 +258,12 @@ def test_get_event_status_reports_new_media_once() -> None:
 def test_disc_and_track_information_describe_one_closed_session() -> None:
     drive = cd()
     disc = drive.execute(build_cdb(Op.READ_DISC_INFORMATION, (7, 2, 64))).data
-    assert len(disc) == 34 and disc[2] == 0x0E and disc[3:7] == bytes([1, 1, 1, 1])
+    assert len(disc) == 34
+    assert disc[2] == 0x0E
+    assert disc[3:7] == bytes([1, 1, 1, 1])
     track = drive.execute(build_cdb(Op.READ_TRACK_INFORMATION, (1, 1, 1), (2, 4, 1), (7, 2, 64))).data
-    assert len(track) == 36 and track[2] == 1
+    assert len(track) == 36
+    assert track[2] == 1
     assert struct.unpack_from(">I", track, 24)[0] == CD_BLOCKS
     assert drive.execute(build_cdb(Op.READ_TRACK_INFORMATION, (1, 1, 1), (2, 4, 2), (7, 2, 64))).sense == INVALID_FIELD
 
@@ -260,7 +272,8 @@ def test_get_performance_reports_one_nominal_descriptor() -> None:
     data = cd().execute(build_cdb(Op.GET_PERFORMANCE, (8, 2, 1))).data
     assert int.from_bytes(data[:4], "big") == len(data) - 4 == 4 + 16
     start, speed, end, _ = struct.unpack_from(">IIII", data, 8)
-    assert (start, end) == (0, CD_BLOCKS - 1) and speed > 0
+    assert (start, end) == (0, CD_BLOCKS - 1)
+    assert speed > 0
     assert cd().execute(build_cdb(Op.GET_PERFORMANCE, (10, 1, 3))).sense == INVALID_FIELD
 
 
