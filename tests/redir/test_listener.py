@@ -269,6 +269,21 @@ async def test_garbage_closes_the_connection_and_nothing_else() -> None:
             await read_until(session, rb"\r\nalive\r\n")
 
 
+async def test_connections_beyond_the_bound_are_closed_on_arrival() -> None:
+    async with redirection_engine(config=RedirectionConfig(max_connections=2)) as r:
+        held = [await asyncio.open_connection(r.host, r.port) for _ in range(2)]
+        await eventually(lambda: r.listener.connections == 2)
+        reader, writer = await asyncio.open_connection(r.host, r.port)
+        assert await ends_without_an_answer(reader)
+        writer.close()
+        for _, held_writer in held:
+            held_writer.close()
+        await eventually(lambda: r.listener.connections == 0)
+        async with sol(r) as session:  # room again
+            await session.write(b"echo room\r")
+            await read_until(session, rb"\r\nroom\r\n")
+
+
 async def test_a_silent_connection_is_dropped_after_the_login_timeout() -> None:
     config = RedirectionConfig(limits=ServerLimits(login_timeout=0.2))
     async with redirection_engine(config=config) as r:

@@ -166,6 +166,16 @@ class HostedSession(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SessionLink:
+    """What an opened session may ask of its connection."""
+
+    wake: Callable[[], None]
+    """Come back for the session's output now (call it after queueing output from a host-side callback)."""
+    switch_to_raw: Callable[[], None]
+    """From the next byte on, hand the console's bytes over unframed, as RawData (the KVM channel's RFB)."""
+
+
 class RedirectionHost(Protocol):
     """What the connection driver asks the managed side (the engine) at each decision point."""
 
@@ -176,8 +186,8 @@ class RedirectionHost(Protocol):
         """Answer a StartRedirectionSession: SUCCESS to go on to the login, else the refusal status."""
         ...
 
-    def authorize(self, kind: SessionKind, attempt: LoginAttempt, peer: str,
-                  wake: Callable[[], None]) -> HostedSession | str:
+    def authorize(self, kind: SessionKind, attempt: LoginAttempt, peer: str, link: SessionLink
+                  ) -> HostedSession | str:
         """Decide on a checked login: the opened session, or why it is denied (the socket then closes)."""
         ...
 
@@ -228,7 +238,8 @@ class _Connection:
                 self.manager.refuse(status)
         elif isinstance(event, LoginAttempt):
             assert self.manager.kind is not None
-            outcome = self.host.authorize(self.manager.kind, event, self.stream.peer, self.wake)
+            link = SessionLink(self.wake, self.manager.decoder.switch_to_raw)
+            outcome = self.host.authorize(self.manager.kind, event, self.stream.peer, link)
             if isinstance(outcome, str):
                 self.manager.deny(outcome)
             else:

@@ -4,7 +4,7 @@ Theory of operation: one :class:`RedirectionListener` per engine answers the con
 (:class:`~outband.aio.redirection.RedirectionHost`) at the two decision points, in AMT's order:
 
 * accepting a TCP connection: the listener switch (``AMT_RedirectionService.ListenerEnabled``) -- off means
-  the connection is closed at once, as if nothing listened;
+  the connection is closed at once, as if nothing listened -- and the bound on connections served at once;
 * StartRedirectionSession: a kind we serve (else "unsupported"), enabled by its switch (else
   "unsupported"), not already open (one session per kind, else "busy");
 * the checked login: a failure counts towards the lockout shared with WS-MAN and is audited (1605); then
@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from ...aio.redirection import HostedSession, TcpStream, serve_redirection
+from ...aio.redirection import HostedSession, SessionLink, TcpStream, serve_redirection
 from ...proto.amt import Realm
 from ...proto.amtlog import AuditApp
 from ...proto.digest import DigestVerifier
@@ -108,7 +108,7 @@ class RedirectionListener:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """The callback of the 16994/16995 servers."""
         stream = TcpStream(reader, writer)
-        if not redirection_state(self.engine).listener:
+        if not redirection_state(self.engine).listener or len(self._connections) >= self.config.max_connections:
             await stream.aclose()
             return
         task = asyncio.current_task()
@@ -126,6 +126,11 @@ class RedirectionListener:
             await stream.aclose()
         finally:
             self._connections.discard(task)
+
+    @property
+    def connections(self) -> int:
+        """Connections being served now."""
+        return len(self._connections)
 
     async def aclose(self) -> None:
         """End every open connection (the engine is stopping)."""
@@ -147,8 +152,8 @@ class RedirectionListener:
             return StartStatus.BUSY
         return StartStatus.SUCCESS
 
-    def authorize(self, kind: SessionKind, attempt: LoginAttempt, peer: str,
-                  wake: Callable[[], None]) -> HostedSession | str:
+    def authorize(self, kind: SessionKind, attempt: LoginAttempt, peer: str, link: SessionLink
+                  ) -> HostedSession | str:
         result = attempt.result
         if not result.ok:
             if result.counted:
@@ -164,11 +169,12 @@ class RedirectionListener:
             return "user consent is required"
         if self._busy(kind):
             return f"a {kind.name} session is already open"
-        ctx = SessionContext(self.engine, account, peer, wake, self.clock, self.config, self._subscribe)
+        ctx = SessionContext(self.engine, account, peer, link.wake, link.switch_to_raw, self.clock, self.config,
+                             self._subscribe)
         opened = handler.open(ctx)
         if isinstance(opened, str):
             return opened
-        return _TrackedSession(opened, self, handler, account, peer, wake)
+        return _TrackedSession(opened, self, handler, account, peer, link.wake)
 
     # ------------------------------------------------------------------------------------------ platform
 

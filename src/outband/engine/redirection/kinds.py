@@ -31,17 +31,22 @@ class RedirectionConfig:
 
     limits: ServerLimits = field(default_factory=ServerLimits)
     sol: SolTiming = field(default_factory=SolTiming)
+    max_connections: int = 32
+    """Connections served at once per engine (logged in or not); more are closed on arrival, so a flood of
+    idle sockets costs file descriptors only up to this bound.  AMT itself serves a handful."""
 
 
 @dataclass(slots=True)
 class SessionContext:
     """What an opened session may use.  ``wake`` asks the connection to collect the session's output now
-    (call it after queueing output from a host-side callback); ``clock`` is the connection's clock."""
+    (call it after queueing output from a host-side callback); ``switch_to_raw`` makes the connection hand
+    over the console's bytes unframed from the next byte on (KVM's RFB); ``clock`` is the connection's."""
 
     engine: Engine
     account: Account
     peer: str
     wake: Callable[[], None]
+    switch_to_raw: Callable[[], None]
     clock: Callable[[], float]
     config: RedirectionConfig
     subscribe: Callable[[Callable[[PlatformEvent], None]], Callable[[], None]]
