@@ -27,6 +27,7 @@ from typing import Final
 from .encodings import PixelBuffer, RectDecoder, rle_body_cap
 from .errors import RfbProtocolError
 from .messages import (
+    KVM_DATA_CHANNEL,
     MAX_CUT_TEXT,
     MAX_NAME,
     RECT_HEADER,
@@ -157,6 +158,10 @@ class RfbClient:
 
     def kvm_ext(self, command: int, value: int | None = None) -> None:
         self._out.append(encode_cut_text(ClientMessage.CLIENT_CUT_TEXT, kvm_ext_payload(command, value)))
+
+    def kvm_data(self, payload: bytes = b"") -> None:
+        """A KvmDataChannel message for the host agent (an empty one is MeshCommander's keep-alive)."""
+        self._out.append(encode_cut_text(ClientMessage.CLIENT_CUT_TEXT, KVM_DATA_CHANNEL + payload))
 
     def set_pixel_format(self, fmt: PixelFormat) -> None:
         """Switch formats: the copy is blanked and everything is asked for again."""
