@@ -10,13 +10,13 @@ import pytest
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from sqlalchemy import select
+from tests.console._kit import asgi_client, create_token, create_user
 
 from outband.console.api.app import create_app, operations, publish_permissions
 from outband.console.api.deps import RequiresDeviceRead, route_permission
 from outband.console.db.base import Base
 from outband.console.db.models import AuditEntry
 from outband.console.permissions import PERMISSIONS, ROLE_ORDER, Permission, Role, allows
-from tests.console._kit import asgi_client, create_token, create_user
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 AUDIT_TABLES = {"audit_entries", "audit_devices"}

@@ -134,7 +134,8 @@ async def _flush(db: Database, discovery_id: int, progress: _Progress) -> None:
         addresses = sorted({f.address for f in found})
         known: dict[str, int] = {}
         for part in chunks(addresses):
-            known.update((await session.execute(select(Device.host, Device.id).where(Device.host.in_(part)))))
+            rows = await session.execute(select(Device.host, Device.id).where(Device.host.in_(part)))
+            known.update((host, device_id) for host, device_id in rows)
         for endpoint in found:
             endpoint.device_id = known.get(endpoint.address)
             session.add(endpoint)

@@ -221,7 +221,7 @@ async def resolve_selection(session: AsyncSession, selection: Selection) -> list
         known: dict[str, int] = {}
         for names_part in chunks(wanted_names):
             query = select(Device.name, Device.id).where(Device.name.in_(names_part))
-            known.update((await session.execute(query)))
+            known.update((name, device_id) for name, device_id in await session.execute(query))
         found.update(known.values())
         missing += [f"device {n!r}" for n in wanted_names if n not in known]
     if selection.tags:
