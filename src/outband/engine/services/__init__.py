@@ -13,6 +13,7 @@ from . import (
     kerberos,
     logs,
     network,
+    network_extra,
     optin,
     power,
     provisioning,
@@ -28,5 +29,6 @@ SERVICES: tuple[Service, ...] = tuple(
     for module in (
         general, power, boot, alarms, timesync, inventory, network, logs, authorization, optin, redirection,
         watchdog, provisioning, certificates, remoteaccess, kerberos, screen,
+        network_extra,
     )
 )
