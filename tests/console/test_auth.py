@@ -44,8 +44,10 @@ async def test_login_sets_hardened_cookies_and_audits(runtime, anon):
     reply = await anon.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
     assert reply.status_code == 200
     cookies = {c.split("=", 1)[0]: c.lower() for c in reply.headers.get_list("set-cookie")}
-    assert "httponly" in cookies[SESSION_COOKIE] and "samesite=strict" in cookies[SESSION_COOKIE]
-    assert "httponly" not in cookies[CSRF_COOKIE] and "samesite=strict" in cookies[CSRF_COOKIE]
+    assert "httponly" in cookies[SESSION_COOKIE]
+    assert "samesite=strict" in cookies[SESSION_COOKIE]
+    assert "httponly" not in cookies[CSRF_COOKIE]
+    assert "samesite=strict" in cookies[CSRF_COOKIE]
     assert reply.json()["csrf_token"] == anon.cookies[CSRF_COOKIE]
     async with runtime.db.read() as session:
         stored = (await session.execute(select(WebSession.token_hash))).scalar_one()
@@ -110,7 +112,8 @@ async def test_repeated_failures_lock_the_account(runtime, anon):
     assert (await anon.post("/api/auth/login", json={"username": "olga", "password": USER_PASSWORD})).status_code == 200
     async with runtime.db.read() as session:
         user = (await session.execute(select(User).where(User.username == "olga"))).scalar_one()
-    assert user.failed_logins == 0 and user.locked_until is None
+    assert user.failed_logins == 0
+    assert user.locked_until is None
     assert ("olga", "denied") in await audit_actions(runtime, "login")
 
 
@@ -118,9 +121,11 @@ async def test_api_token_lifecycle(runtime, admin):
     created = await admin.post("/api/auth/tokens", json={"name": "ci", "role": "viewer", "expires_in_days": 30})
     assert created.status_code == 201, created.text
     token = created.json()["token"]
-    assert token.startswith("obt_") and created.json()["prefix"] == token[:12]
+    assert token.startswith("obt_")
+    assert created.json()["prefix"] == token[:12]
     listed = (await admin.get("/api/auth/tokens")).json()
-    assert [t["name"] for t in listed] == ["ci"] and "token" not in listed[0]
+    assert [t["name"] for t in listed] == ["ci"]
+    assert "token" not in listed[0]
     async with asgi_client(runtime) as bearer:
         bearer.headers["Authorization"] = f"Bearer {token}"
         me = (await bearer.get("/api/auth/me")).json()

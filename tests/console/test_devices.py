@@ -44,10 +44,13 @@ async def test_add_checks_the_device_and_records_what_it_said(runtime, admin, en
     reply = await admin.post("/api/devices", json=device_body(engine_env, tags=["lab", "floor-2"], group="site-a"))
     assert reply.status_code == 201, reply.text
     device = reply.json()
-    assert "password" not in device and engine_env.password not in reply.text
-    assert device["tags"] == ["floor-2", "lab"] and device["group"] == "site-a"
+    assert "password" not in device
+    assert engine_env.password not in reply.text
+    assert device["tags"] == ["floor-2", "lab"]
+    assert device["group"] == "site-a"
     state = device["state"]
-    assert state["reachable"] is True and state["last_seen_at"] is not None
+    assert state["reachable"] is True
+    assert state["last_seen_at"] is not None
     assert state["amt_version"] == ".".join(engine_env.engine.amt_version.split(".")[:3])
     assert state["power_state"] == int(engine_env.machine.power_state)
     assert state["uuid"] == engine_env.machine.profile.system_uuid  # PlatformGUID's byte order undone
@@ -60,7 +63,8 @@ async def test_wrong_password_is_refused_and_nothing_is_stored(runtime, admin, e
     reply = await admin.post("/api/devices", json=device_body(engine_env, password="Wrong-pass-1"))
     assert reply.status_code == 422
     failure = reply.json()["detail"]
-    assert failure["reason"] == "auth_refused" and "refused" in failure["message"]
+    assert failure["reason"] == "auth_refused"
+    assert "refused" in failure["message"]
     assert await device_count(runtime) == 0
     entry, _ = await last_audit(runtime)
     assert (entry.action, entry.outcome, entry.status_code) == ("add_device", "failed", 422)
@@ -95,7 +99,8 @@ async def test_tls_pin_is_checked(admin, tmp_path: Path):
         pinned = await admin.post("/api/devices", json={**body, "fingerprint": ":".join(
             actual[i:i + 2].upper() for i in range(0, 64, 2))})
         assert pinned.status_code == 201, pinned.text
-        assert pinned.json()["fingerprint"] == actual and pinned.json()["state"]["reachable"] is True
+        assert pinned.json()["fingerprint"] == actual
+        assert pinned.json()["state"]["reachable"] is True
 
 
 async def test_duplicate_name_conflicts(admin):
@@ -118,9 +123,11 @@ async def test_edit_rechecks_connection_changes(runtime, admin, engine_env):
     device = (await admin.post("/api/devices", json=device_body(engine_env))).json()
     url = f"/api/devices/{device['id']}"
     renamed = await admin.patch(url, json={"name": "pc-renamed", "tags": ["x"], "group": "g"})
-    assert renamed.status_code == 200 and renamed.json()["name"] == "pc-renamed"
+    assert renamed.status_code == 200
+    assert renamed.json()["name"] == "pc-renamed"
     refused = await admin.patch(url, json={"password": "Wrong-pass-2"})
-    assert refused.status_code == 422 and refused.json()["detail"]["reason"] == "auth_refused"
+    assert refused.status_code == 422
+    assert refused.json()["detail"]["reason"] == "auth_refused"
     async with runtime.db.read() as session:
         [target] = await load_targets(session, runtime.box, [device["id"]])
     assert target.password == engine_env.password  # the refused change left the credential alone
@@ -151,7 +158,8 @@ async def add_fleet(admin, count=12):
 async def test_list_filters_and_pages(admin):
     await add_fleet(admin)
     page = (await admin.get("/api/devices", params={"limit": 5})).json()
-    assert page["total"] == 12 and [d["name"] for d in page["items"]] == [f"pc-{i:02}" for i in range(5)]
+    assert page["total"] == 12
+    assert [d["name"] for d in page["items"]] == [f"pc-{i:02}" for i in range(5)]
     assert (await admin.get("/api/devices", params={"offset": 10})).json()["items"][0]["name"] == "pc-10"
     assert (await admin.get("/api/devices", params={"tag": "lab"})).json()["total"] == 3
     assert (await admin.get("/api/devices", params={"group": "south", "tag": "odd"})).json()["total"] == 3
@@ -170,7 +178,8 @@ async def test_tags_groups_and_selections(runtime, admin):
     groups = {g["name"]: g["devices"] for g in (await admin.get("/api/groups")).json()}
     assert groups == {"north": 6, "south": 6}
     unknown = await admin.post("/api/devices/tags", json={"target": {"tags": ["nope"]}, "add": ["x"]})
-    assert unknown.status_code == 422 and "tag 'nope'" in unknown.json()["detail"]
+    assert unknown.status_code == 422
+    assert "tag 'nope'" in unknown.json()["detail"]
     assert (await admin.post("/api/devices/tags", json={"target": {}, "add": ["x"]})).status_code == 422
     async with runtime.db.read() as session:
         ids = await resolve_selection(session, Selection(tags=["odd"], groups=["north"]))
@@ -179,7 +188,8 @@ async def test_tags_groups_and_selections(runtime, admin):
         with pytest.raises(SelectionError, match="device 999"):
             await resolve_selection(session, Selection(devices=[1, 999]))
         targets = await load_targets(session, runtime.box, ids)
-    assert {t.password for t in targets} == {"Secret-1"} and "Secret-1" not in repr(targets)
+    assert {t.password for t in targets} == {"Secret-1"}
+    assert "Secret-1" not in repr(targets)
     group_id = next(g["id"] for g in (await admin.get("/api/groups")).json() if g["name"] == "north")
     assert (await admin.delete(f"/api/groups/{group_id}")).status_code == 204
     assert (await admin.get("/api/devices", params={"search": "pc-00"})).json()["items"][0]["group"] is None
