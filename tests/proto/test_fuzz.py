@@ -82,7 +82,9 @@ def body_losses(data: bytes, env: Envelope) -> list[str]:
     for style in Style:
         written = etree.fromstring(env.to_bytes(style)).find(body_tag)
         assert written is not None
-        losses += [f"{style.name}: {d}" for d in infoset_differences(accepted, written, resolve_qname_text=True)]
+        # Only a fault's Code values are QNames; elsewhere "a:Sender" is plain text that must stay as it is.
+        is_fault = accepted.find(etree.QName(SOAP, "Fault").text) is not None
+        losses += [f"{style.name}: {d}" for d in infoset_differences(accepted, written, resolve_qname_text=is_fault)]
     return losses
 
 
@@ -205,12 +207,6 @@ def test_structural_mutation(name: str, seed: int, rounds: int) -> None:
     check(_mutated(name, seed, rounds))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proto bug: malformed shapes are accepted with parts silently dropped (repeated Items, attributes "
-    "and text of containers, children of leaf elements, text mixed with child elements); they should be "
-    "DecodeErrors. See the report for the list.",
-)
 @_FUZZ
 @given(**_MUTATIONS)
 def test_structural_mutation_is_refused_or_kept_whole(name: str, seed: int, rounds: int) -> None:
@@ -273,11 +269,6 @@ except DecodeError:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proto bug: model._attrs() reads el.attrib.items(), which lxml answers in time quadratic in the "
-    "number of attributes (each value is looked up by name); cap attributes per element in xml._check_shape",
-)
 def test_attribute_flood_at_the_size_cap_is_not_a_hang() -> None:
     """150k attributes on one field fit in 2 MB; a linear parser needs a fraction of a second for them.
 

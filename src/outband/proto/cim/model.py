@@ -15,7 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Union, cast
 
@@ -24,7 +24,7 @@ from lxml import etree
 from ..wsman.addressing import EndpointReference, SelectorSet, is_epr_element, parse_epr, write_epr_content
 from ..wsman.errors import DecodeError
 from ..wsman.namespaces import CIM_COMMON, XSI, class_name_of, resource_uri
-from ..wsman.xml import XmlWriter, is_nil, split
+from ..wsman.xml import XmlWriter, check_container, is_nil, split, verbatim
 from .catalog import lookup
 from .schema import CimClass, CimType, Method, Prop
 
@@ -393,6 +393,8 @@ def _coerce_for(definition: Prop, value: Any) -> Value:
     accepted = _ACCEPTED.get(t, ())
     if t is CimType.BASE64 and isinstance(value, bytearray | memoryview):
         return bytes(value)
+    if t in (CimType.REAL32, CimType.REAL64) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     if isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted):
         return cast(Value, value)
     raise TypeError(f"{definition.name} is {t.value}, not {type(value).__name__}")
@@ -410,53 +412,120 @@ _ACCEPTED: Final[dict[CimType, tuple[type, ...]]] = {
 }
 
 
-def _typed_text(definition: Prop | None, text: str) -> Value:
-    """Type leaf text by its declared CIM type, only when the text is in canonical form (so it round-trips)."""
-    if definition is None:
-        return text
-    t = definition.type
-    if t is CimType.STRING:
-        return text
-    if t is CimType.BOOLEAN:
-        return True if text == "true" else False if text == "false" else text
-    if t.is_integer:
+def _to_bool(text: str) -> Value:
+    return True if text == "true" else False if text == "false" else text
+
+
+def _integer(t: CimType) -> Callable[[str], Value]:
+    lo, hi = t.range
+
+    def convert(text: str) -> Value:
         if _CANON_INT.match(text):
             number = int(text)
-            lo, hi = t.range
             if lo <= number <= hi:
                 return number
         return text
-    if t is CimType.BASE64:
-        try:
-            raw = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            return text
-        return raw if base64.b64encode(raw).decode("ascii") == text else text
-    if t in (CimType.REAL32, CimType.REAL64):
-        try:
-            number_f = float(text)
-        except ValueError:
-            return text
-        return number_f if repr(number_f) == text else text
-    return text
+
+    return convert
+
+
+def _to_bytes(text: str) -> Value:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return text
+    return raw if base64.b64encode(raw).decode("ascii") == text else text
+
+
+def _to_real(text: str) -> Value:
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if repr(number) == text else text
+
+
+_CONVERTERS: Final[dict[CimType, Callable[[str], Value]]] = {
+    CimType.BOOLEAN: _to_bool,
+    CimType.BASE64: _to_bytes,
+    CimType.REAL32: _to_real,
+    CimType.REAL64: _to_real,
+    **{t: _integer(t) for t in CimType if t.is_integer},
+}
+"""Text -> typed value per CIM type, only for text in canonical form (so a value always round-trips)."""
+
+
+def _typed_text(definition: Prop | None, text: str) -> Value:
+    """Type leaf text by its declared CIM type (strings, datetimes and unknown fields stay text)."""
+    convert = _CONVERTERS.get(definition.type) if definition is not None else None
+    return convert(text) if convert is not None else text
 
 
 # ---------------------------------------------------------------------------------------------- decoding
 
 
+_DEFS_CACHE: dict[tuple[str, str], dict[str, Prop]] = {}
+
+
+def _field_defs(ns: str, element: str) -> dict[str, Prop]:
+    """Field name -> definition for an object element, cached: the catalog never changes at run time and
+    this lookup would otherwise cost more than the XML parse itself."""
+    key = (ns, element)
+    defs = _DEFS_CACHE.get(key)
+    if defs is None:
+        cls = lookup(ns)
+        defs = {}
+        if cls is not None:
+            if element == cls.name:
+                defs = {p.name: p for p in cls.properties}
+            else:
+                method = _method_of(cls, element)
+                if method is not None:
+                    params = (*method.outputs, method.output("ReturnValue")) if element.endswith("_OUTPUT") \
+                        else method.inputs
+                    defs = {p.name: p for p in params if p is not None}
+        elif element.endswith("_OUTPUT"):
+            defs = {"ReturnValue": _RETURN_VALUE}
+        if len(_DEFS_CACHE) < 4096:  # unknown namespaces from a hostile peer must not grow it without end
+            _DEFS_CACHE[key] = defs
+    return defs
+
+
 def decode_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
     """Decode an instance or method-message element."""
-    ns, local = split(el.tag)
-    if ns is None:
-        raise DecodeError(f"object element {local!r} has no namespace (expected a class resource URI)")
-    cls = lookup(ns)
-    obj = CimObject(local, ns, attrs=_attrs(el), wrapped=wrapped)
-    fields = obj.fields
-    for child in el:
-        cns, cname = split(child.tag)
-        definition = _prop_def(cls, local, cname) if cns == ns else None
-        fields.append(Field(cname, decode_value(child, definition), cns, _attrs(child)))
+    tag = el.tag
+    if not isinstance(tag, str) or tag[:1] != "{":
+        raise DecodeError(f"object element {split(tag)[1]!r} has no namespace (expected a class resource URI)")
+    ns, _, local = tag[1:].partition("}")
+    check_container(el, local, attributes=True)
+    obj = CimObject(local, ns, attrs=_attrs(el) if el.keys() else (), wrapped=wrapped)
+    _decode_fields(el, ns, _field_defs(ns, local), obj.fields)
     return obj
+
+
+def _decode_fields(el: etree._Element, ns: str, defs: dict[str, Prop], fields: list[Field]) -> None:
+    prefix = "{" + ns + "}"
+    cut = len(prefix)
+    for child in el:
+        ctag = child.tag
+        if isinstance(ctag, str) and ctag.startswith(prefix):
+            cns: str | None = ns
+            cname = ctag[cut:]
+            definition = defs.get(cname)
+        else:
+            cns, cname = split(ctag)
+            definition = None
+        attrs = _attrs(child) if child.keys() else ()
+        if len(child) == 0:
+            if attrs and is_nil(child):
+                fields.append(Field(cname, None, cns, tuple(a for a in attrs if a[:2] != (XSI, "nil"))))
+                continue
+            # Leaf text is kept exactly (an SMBIOS PartNumber may end in a blank AMT really sends).
+            text = child.text or ""
+            convert = _CONVERTERS.get(definition.type) if definition is not None else None
+            fields.append(Field(cname, convert(text) if convert is not None else text, cns, attrs))
+        else:
+            fields.append(Field(cname, decode_value(child, definition), cns, attrs))
 
 
 def decode_value(el: etree._Element, definition: Prop | None = None) -> Value:
@@ -465,39 +534,33 @@ def decode_value(el: etree._Element, definition: Prop | None = None) -> Value:
     if first is None:
         if is_nil(el):
             return None
-        # Leaf text is kept exactly (an SMBIOS PartNumber may end in a blank AMT really sends).
         return _typed_text(definition, el.text or "")
+    check_container(el, split(el.tag)[1], attributes=True)
     if is_epr_element(el):
         try:
             return parse_epr(el)
         except DecodeError:
             return _fragment(el)
     fns, flocal = split(first.tag)
-    if len(el) == 1 and fns == CIM_COMMON and len(first) == 0:
+    if len(el) == 1 and fns == CIM_COMMON and len(first) == 0 and not first.keys():
         return CimDateTime(flocal, (first.text or "").strip())
     if fns is not None and fns.startswith(("http://intel.com/wbem/wscim/", "http://schemas.dmtf.org/wbem/wscim/1/cim-schema")):
-        if len(el) == 1 and flocal == class_name_of(fns) and (first.text or "").strip() == "":
+        if len(el) == 1 and flocal == class_name_of(fns):
             return decode_object(first)
         # An embedded instance written without its class element: the children are its properties.
         inner = CimObject(class_name_of(fns), fns, wrapped=False)
-        inner_cls = lookup(fns)
-        for child in el:
-            cns, cname = split(child.tag)
-            definition = inner_cls.prop(cname) if inner_cls is not None and cns == fns else None
-            inner.fields.append(Field(cname, decode_value(child, definition), cns, _attrs(child)))
+        _decode_fields(el, fns, _field_defs(fns, class_name_of(fns)), inner.fields)
         return inner
     return _fragment(el)
 
 
 def _fragment(el: etree._Element) -> XmlFragment:
-    return XmlFragment("".join(etree.tostring(child, encoding="unicode", with_tail=False) for child in el))
+    return XmlFragment("".join(verbatim(child) for child in el))
 
 
 def _attrs(el: etree._Element) -> Attrs:
-    if not el.attrib:
-        return ()
     out = []
-    for key, value in el.attrib.items():
+    for key, value in el.items():
         ns, local = split(str(key))
         out.append((ns, local, str(value)))
     return tuple(out)

@@ -16,7 +16,7 @@ from lxml import etree
 
 from .errors import DecodeError
 from .namespaces import ADDRESSING, ANONYMOUS, WSMAN
-from .xml import XmlWriter, split, text_of
+from .xml import XmlWriter, check_container, leaf_text, split
 
 SelectorValue = Union[str, "EndpointReference"]
 
@@ -122,15 +122,17 @@ def parse_epr(el: etree._Element) -> EndpointReference:
     resource_uri: str | None = None
     selectors: SelectorSet | None = None
     seen_address = False
+    check_container(el, "an endpoint reference", attributes=True)  # attributes belong to the holder
     for child in el:
-        if child.tag == _ADDRESS:
-            address = text_of(child)
+        if child.tag == _ADDRESS and not seen_address and resource_uri is None and selectors is None:
+            address = leaf_text(child, "Address")
             seen_address = True
-        elif child.tag == _REFPARAMS:
+        elif child.tag == _REFPARAMS and resource_uri is None and selectors is None:
+            check_container(child, "ReferenceParameters")
             for param in child:
-                if param.tag == _RESOURCE_URI:
-                    resource_uri = text_of(param)
-                elif param.tag == _SELECTOR_SET:
+                if param.tag == _RESOURCE_URI and resource_uri is None:
+                    resource_uri = leaf_text(param, "ResourceURI")
+                elif param.tag == _SELECTOR_SET and selectors is None:
                     selectors = parse_selector_set(param)
                 else:
                     raise DecodeError(f"unexpected reference parameter {split(param.tag)[1]!r}")
@@ -142,20 +144,23 @@ def parse_epr(el: etree._Element) -> EndpointReference:
 
 
 def parse_selector_set(el: etree._Element) -> SelectorSet:
+    check_container(el, "a SelectorSet")
     out = []
     for sel in el:
         if sel.tag != _SELECTOR:
             raise DecodeError(f"unexpected element {split(sel.tag)[1]!r} in a SelectorSet")
-        name = next((sel.get(a) for a in _NAME_ATTRS if sel.get(a) is not None), None)
-        if not name:
-            raise DecodeError("Selector without a Name")
+        names = [sel.get(a) for a in _NAME_ATTRS if sel.get(a) is not None]
+        if len(names) != 1 or not names[0] or len(sel.attrib) != 1:
+            raise DecodeError("a Selector carries exactly one Name attribute")
+        name = str(names[0])
         inner = next(iter(sel), None)
         if inner is not None:
-            if inner.tag != _EPR:
-                raise DecodeError(f"unexpected element {split(inner.tag)[1]} inside a Selector")
+            check_container(sel, "a Selector", attributes=True)
+            if inner.tag != _EPR or len(sel) != 1 or inner.attrib:
+                raise DecodeError(f"unexpected element {split(inner.tag)[1]!r} inside a Selector")
             out.append(Selector(name, parse_epr(inner)))
         else:
-            out.append(Selector(name, text_of(sel)))
+            out.append(Selector(name, (sel.text or "").strip()))
     return SelectorSet(tuple(out))
 
 

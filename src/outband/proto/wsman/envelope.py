@@ -16,6 +16,7 @@ otherwise), so a parsed envelope's body re-serialises to the same infoset.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -50,7 +51,7 @@ from .namespaces import (
     XSD,
     XSI,
 )
-from .xml import MAX_ENVELOPE_BYTES, XmlWriter, parse, split, text_of
+from .xml import MAX_ENVELOPE_BYTES, XmlWriter, check_container, leaf_text, parse, split, text_of, verbatim
 
 # ---------------------------------------------------------------------------------------------- bodies
 
@@ -98,6 +99,8 @@ class PullResponse:
     items: list[Item] = field(default_factory=list)
     context: str | None = None
     end_of_sequence: bool = False
+    items_element: bool = True
+    """Whether the Items element is there even when empty (AMT always writes it; a peer may leave it out)."""
 
 
 @dataclass(slots=True)
@@ -217,7 +220,10 @@ def envelope_from_element(root: etree._Element) -> Envelope:
     if body_el is None:
         raise DecodeError("SOAP Envelope without a Body")
     header = _parse_header(header_el) if header_el is not None else Header()
-    return Envelope(header, _parse_body(body_el))
+    body = _parse_body(body_el)
+    if isinstance(body, WsmanFault) and header.action:
+        body.fault_action = header.action  # the action travels in the header, not in the Fault element
+    return Envelope(header, body)
 
 
 def _parse_header(el: etree._Element) -> Header:
@@ -262,15 +268,16 @@ def _parse_header(el: etree._Element) -> Header:
                 h.locale = child.get(f"{{{XML}}}lang") or text_of(child)
                 continue
             if local == "OptionSet":
-                h.option_set = etree.tostring(child, encoding="unicode", with_tail=False)
+                h.option_set = verbatim(child)
                 continue
         must = child.get(_MUST_UNDERSTAND) in ("true", "1")
-        extra.append(ExtraHeader(ns, local, must, etree.tostring(child, encoding="unicode", with_tail=False)))
+        extra.append(ExtraHeader(ns, local, must, verbatim(child)))
     h.extra = tuple(extra)
     return h
 
 
 def _parse_body(el: etree._Element) -> Body:
+    check_container(el, "the SOAP Body")
     kids = list(el)
     if not kids:
         return None
@@ -282,59 +289,86 @@ def _parse_body(el: etree._Element) -> Body:
         parser = _ENUMERATION_BODIES.get(local)
         if parser is None:
             raise DecodeError(f"unknown enumeration message {local!r}")
+        check_container(child, local)
         return parser(child)
     if ns == SOAP and local == "Fault":
         return parse_fault(child)
     if ns == TRANSFER and local == "ResourceCreated":
+        if child.attrib:
+            raise DecodeError("unexpected attribute on ResourceCreated")
         return ResourceCreated(parse_epr(child))
     if ns == WSMID:
         if local == "Identify":
+            _empty(child, "Identify")
             return Identify()
         if local == "IdentifyResponse":
             return _parse_identify_response(child)
     if ns is None or ns in (EVENTING, SOAP, ADDRESSING, WSMAN, WSMID, TRANSFER) or (len(child) == 0 and text_of(child)):
         # Not an object: a message of a protocol we do not model, or a bare value (a synthetic capture has
         # ``<g:ReturnValue>0</g:ReturnValue>`` as its whole body).  Kept verbatim.
-        return OpaqueBody(etree.tostring(child, encoding="unicode", with_tail=False))
+        return OpaqueBody(verbatim(child))
     return decode_object(child)
 
 
 def _int_of(el: etree._Element, what: str) -> int:
-    text = text_of(el)
+    text = leaf_text(el, what)
     if not text.isdigit() or len(text) > 12:
         raise DecodeError(f"{what} must be a non-negative integer, got {text[:40]!r}")
     return int(text)
 
 
+def _empty(el: etree._Element, what: str) -> None:
+    """A flag element (EndOfSequence, OptimizeEnumeration, Identify): anything inside it would be lost."""
+    if leaf_text(el, what):
+        raise DecodeError(f"{what} must be empty")
+
+
+def _once(seen: set[str], local: str, where: str) -> None:
+    if local in seen:
+        raise DecodeError(f"{where} carries {local} twice")
+    seen.add(local)
+
+
 def _parse_enumerate(el: etree._Element) -> Enumerate:
     req = Enumerate()
+    seen: set[str] = set()
     for child in el:
         ns, local = split(child.tag)
+        _once(seen, local, "Enumerate")
         if ns == WSMAN and local == "OptimizeEnumeration":
+            _empty(child, local)
             req.optimize = True
         elif ns == WSMAN and local == "MaxElements":
             req.max_elements = _int_of(child, "MaxElements")
         elif ns == WSMAN and local == "EnumerationMode":
-            req.mode = text_of(child)
+            req.mode = leaf_text(child, local)
         elif local == "Filter":
-            req.filter_xml = etree.tostring(child, encoding="unicode", with_tail=False)
+            req.filter_xml = verbatim(child)
+        else:
+            raise DecodeError(f"Enumerate option {local!r} is not supported")
     return req
 
 
 def _parse_items(el: etree._Element) -> list[Item]:
+    check_container(el, "Items")
     items: list[Item] = []
     for child in el:
         ns, local = split(child.tag)
         if ns == ADDRESSING and local == "EndpointReference":
+            if child.attrib:
+                raise DecodeError("unexpected attribute on an EndpointReference")
             items.append(parse_epr(child))
         elif ns == WSMAN and local == "Item":
+            check_container(child, "wsman:Item")
             obj = epr = None
             for part in child:
                 pns, plocal = split(part.tag)
-                if pns == ADDRESSING and plocal == "EndpointReference":
+                if pns == ADDRESSING and plocal == "EndpointReference" and epr is None:
                     epr = parse_epr(part)
-                else:
+                elif obj is None and not (pns == ADDRESSING and plocal == "EndpointReference"):
                     obj = decode_object(part)
+                else:
+                    raise DecodeError("wsman:Item holds one object and one EndpointReference")
             if obj is None or epr is None:
                 raise DecodeError("wsman:Item without both an object and an EndpointReference")
             items.append(ObjectAndEPR(obj, epr))
@@ -345,13 +379,16 @@ def _parse_items(el: etree._Element) -> list[Item]:
 
 def _parse_enumerate_response(el: etree._Element) -> EnumerateResponse:
     resp = EnumerateResponse(None)
+    seen: set[str] = set()
     for child in el:
-        local = split(child.tag)[1]
-        if local == "EnumerationContext":
-            resp.context = text_of(child)
-        elif local == "Items":
+        ns, local = split(child.tag)
+        _once(seen, local, "EnumerateResponse")
+        if (ns, local) == (ENUMERATION, "EnumerationContext"):
+            resp.context = leaf_text(child, local)
+        elif (ns, local) == (WSMAN, "Items"):  # optimised items are wsman:Items (DSP0226 §8.2.3)
             resp.items = _parse_items(child)
-        elif local == "EndOfSequence":
+        elif (ns, local) == (WSMAN, "EndOfSequence"):
+            _empty(child, local)
             resp.end_of_sequence = True
         else:
             raise DecodeError(f"unexpected element {local!r} in EnumerateResponse")
@@ -361,14 +398,18 @@ def _parse_enumerate_response(el: etree._Element) -> EnumerateResponse:
 def _parse_pull(el: etree._Element) -> Pull:
     context = None
     req = Pull("")
+    seen: set[str] = set()
     for child in el:
         local = split(child.tag)[1]
+        _once(seen, local, "Pull")
         if local == "EnumerationContext":
-            context = text_of(child)
+            context = leaf_text(child, local)
         elif local == "MaxElements":
             req.max_elements = _int_of(child, "MaxElements")
         elif local == "MaxCharacters":
             req.max_characters = _int_of(child, "MaxCharacters")
+        else:
+            raise DecodeError(f"Pull option {local!r} is not supported")
     if context is None:
         raise DecodeError("Pull without an EnumerationContext")
     req.context = context
@@ -376,14 +417,20 @@ def _parse_pull(el: etree._Element) -> Pull:
 
 
 def _parse_pull_response(el: etree._Element) -> PullResponse:
-    resp = PullResponse()
+    resp = PullResponse(items_element=False)
+    seen: set[str] = set()
     for child in el:
-        local = split(child.tag)[1]
+        ns, local = split(child.tag)
+        _once(seen, local, "PullResponse")
+        if ns != ENUMERATION:
+            raise DecodeError(f"unexpected element {local!r} in PullResponse")
         if local == "EnumerationContext":
-            resp.context = text_of(child)
+            resp.context = leaf_text(child, local)
         elif local == "Items":
             resp.items = _parse_items(child)
+            resp.items_element = True
         elif local == "EndOfSequence":
+            _empty(child, local)
             resp.end_of_sequence = True
         else:
             raise DecodeError(f"unexpected element {local!r} in PullResponse")
@@ -391,10 +438,10 @@ def _parse_pull_response(el: etree._Element) -> PullResponse:
 
 
 def _parse_release(el: etree._Element) -> Release:
-    ctx = el.find(f"{{{ENUMERATION}}}EnumerationContext")
-    if ctx is None:
-        raise DecodeError("Release without an EnumerationContext")
-    return Release(text_of(ctx))
+    kids = list(el)
+    if len(kids) != 1 or kids[0].tag != f"{{{ENUMERATION}}}EnumerationContext":
+        raise DecodeError("Release carries exactly one EnumerationContext")
+    return Release(leaf_text(kids[0], "EnumerationContext"))
 
 
 _ENUMERATION_BODIES: Final[dict[str, Callable[[etree._Element], Body]]] = {
@@ -405,22 +452,32 @@ _ENUMERATION_BODIES: Final[dict[str, Callable[[etree._Element], Body]]] = {
     "Release": _parse_release,
 }
 
+_IDENTIFY_FIELDS: Final = frozenset({"ProtocolVersion", "ProductVendor", "ProductVersion", "DASHVersion"})
+
 
 def _parse_identify_response(el: etree._Element) -> IdentifyResponse:
+    check_container(el, "IdentifyResponse")
     resp = IdentifyResponse()
     profiles: list[str] = []
+    seen: set[str] = set()
     for child in el:
-        _, local = split(child.tag)
-        if local == "ProtocolVersion":
-            resp.protocol_version = text_of(child)
-        elif local == "ProductVendor":
-            resp.product_vendor = text_of(child)
-        elif local == "ProductVersion":
-            resp.product_version = text_of(child)
-        elif local == "DASHVersion":
-            resp.dash_version = text_of(child)
-        elif local == "SecurityProfiles":
-            profiles.extend(text_of(p) for p in child)
+        local = split(child.tag)[1]
+        _once(seen, local, "IdentifyResponse")
+        if local == "SecurityProfiles":
+            check_container(child, local)
+            profiles.extend(leaf_text(p, "SecurityProfileName") for p in child)
+        elif local in _IDENTIFY_FIELDS:
+            text = leaf_text(child, local)
+            if local == "ProtocolVersion":
+                resp.protocol_version = text
+            elif local == "ProductVendor":
+                resp.product_vendor = text
+            elif local == "ProductVersion":
+                resp.product_version = text
+            else:
+                resp.dash_version = text
+        else:
+            raise DecodeError(f"unexpected element {local!r} in IdentifyResponse")
     resp.security_profiles = tuple(profiles)
     return resp
 
@@ -433,38 +490,66 @@ def _resolve_qname(el: etree._Element, text: str) -> QName:
     return QName(ns, local)
 
 
+def _one(el: etree._Element, tag: str, what: str) -> etree._Element:
+    kids = list(el)
+    if len(kids) != 1 or kids[0].tag != tag:
+        raise DecodeError(f"{what} holds exactly one {split(tag)[1]}")
+    return kids[0]
+
+
 def parse_fault(el: etree._Element) -> WsmanFault:
     """Decode a ``soap:Fault`` element into the matching :class:`WsmanFault` subclass."""
+    check_container(el, "Fault")
     code = QName(SOAP, "Receiver")
     subcode: QName | None = None
     reason = ""
     detail: str | None = None
     detail_xml: str | None = None
+    seen: set[str] = set()
+    value_tag = f"{{{SOAP}}}Value"
     for child in el:
-        _, local = split(child.tag)
+        ns, local = split(child.tag)
+        _once(seen, local, "Fault")
+        if ns != SOAP:
+            raise DecodeError(f"unexpected element {local!r} in a Fault")
         if local == "Code":
-            for part in child:
-                _, plocal = split(part.tag)
-                if plocal == "Value":
-                    code = _resolve_qname(part, text_of(part))
-                elif plocal == "Subcode":
-                    value = part.find(f"{{{SOAP}}}Value")
-                    if value is not None:
-                        subcode = _resolve_qname(value, text_of(value))
+            check_container(child, "Code")
+            parts = list(child)
+            if not parts or parts[0].tag != value_tag or len(parts) > 2:
+                raise DecodeError("a fault Code holds a Value and at most one Subcode")
+            code = _resolve_qname(parts[0], leaf_text(parts[0], "Value"))
+            if len(parts) == 2:
+                if parts[1].tag != f"{{{SOAP}}}Subcode":
+                    raise DecodeError("a fault Code holds a Value and at most one Subcode")
+                check_container(parts[1], "Subcode")
+                value = _one(parts[1], value_tag, "Subcode")
+                subcode = _resolve_qname(value, leaf_text(value, "Value"))
         elif local == "Reason":
-            text = child.find(f"{{{SOAP}}}Text")
-            reason = text_of(text) if text is not None else ""
+            check_container(child, "Reason")
+            text = _one(child, f"{{{SOAP}}}Text", "Reason")
+            if set(text.attrib) - {f"{{{XML}}}lang"} or len(text):
+                raise DecodeError("a Reason Text holds only text")
+            reason = (text.text or "").strip()
         elif local == "Detail":
             others = []
             for part in child:
                 pns, plocal = split(part.tag)
                 if pns == WSMAN and plocal == "FaultDetail" and detail is None:
-                    detail = text_of(part)
+                    detail = leaf_text(part, "FaultDetail")
                 else:
-                    others.append(etree.tostring(part, encoding="unicode", with_tail=False))
-            if detail is None and text_of(child):
-                detail = text_of(child)
+                    others.append(verbatim(part))
+                if part.tail and part.tail.strip():
+                    raise DecodeError("text mixed with elements inside a fault Detail")
+            if child.attrib:
+                raise DecodeError("unexpected attribute on a fault Detail")
+            free_text = (child.text or "").strip()
+            if free_text:
+                if detail is not None:
+                    raise DecodeError("a fault Detail with both text and a FaultDetail")
+                detail = free_text
             detail_xml = "".join(others) or None
+        else:
+            raise DecodeError(f"unexpected element {local!r} in a Fault")
     cls = fault_class_for(code, subcode)
     return cls(reason, detail=detail, detail_xml=detail_xml, code=code.local, subcode=subcode or QName("", ""))
 
@@ -509,11 +594,13 @@ def _write(env: Envelope, style: Style) -> str:
             declare = dict(_FAULT_PREFIXES)
         else:
             declare = dict(_RESPONSE_PREFIXES)
-            letter = ord("g")
+            letters = iter("ghijklmnopqrstuvwxyz")  # past 'z' the writer declares its own prefixes
             for ns in _body_namespaces(body):
+                letter = next(letters, None)
+                if letter is None:
+                    break
                 if ns not in declare:
-                    declare[ns] = chr(letter)
-                    letter += 1
+                    declare[ns] = letter
         declare[XSI] = "xsi"
     else:
         declare = dict(_REQUEST_PREFIXES)
@@ -527,7 +614,14 @@ def _write(env: Envelope, style: Style) -> str:
         _write_body(w, body)
     w.end()
     w.end()
-    return '<?xml version="1.0" encoding="UTF-8"?>' + w.getvalue()
+    text = w.getvalue()
+    bad = _NOT_XML.search(text)
+    if bad is not None:
+        raise ValueError(f"character U+{ord(bad.group()):04X} cannot be carried in XML 1.0")
+    return '<?xml version="1.0" encoding="UTF-8"?>' + text
+
+
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _write_header(w: XmlWriter, h: Header, style: Style) -> None:
@@ -596,7 +690,8 @@ def _write_body(w: XmlWriter, body: Body) -> None:
         w.start(ENUMERATION, "PullResponse")
         if body.context is not None:
             w.leaf(ENUMERATION, "EnumerationContext", body.context)
-        _write_items(w, body.items)  # AMT writes Items even when empty (FX ieee8021x/credentialcontext/pull.xml)
+        if body.items or body.items_element:  # AMT writes Items even when empty (FX ieee8021x/.../pull.xml)
+            _write_items(w, body.items)
         if body.end_of_sequence:
             w.leaf(ENUMERATION, "EndOfSequence", "")
         w.end()

@@ -6,8 +6,9 @@
     ├── DecodeError        bytes that are not a well-formed, acceptable WS-MAN envelope (the peer's fault)
     └── WsmanFault         a SOAP fault, received from a peer or to be sent to one (faults.py)
 
-A DecodeError met by a server becomes a SOAP fault reply (:meth:`DecodeError.to_fault`); met by a client it
-means the device answered something we cannot read.
+A DecodeError met by a server becomes a SOAP fault reply (``wsman:SchemaValidationError``, or
+``wsman:EncodingLimit`` when ``limit`` is set); met by a client it means the device answered something we
+cannot read.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ class WsmanFault(WsmanError):
         self.detail = detail
         self.detail_xml = detail_xml
         self.fault_code = code or self.code
-        self.subcode = subcode or QName(self.subcode_ns, self.subcode_local)
+        self.subcode = subcode or (QName(self.subcode_ns, self.subcode_local) if self.subcode_local else QName("", ""))
         self.fault_action = action or self.action
         super().__init__(self.describe())
 
