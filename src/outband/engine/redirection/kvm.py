@@ -11,7 +11,6 @@ clipboard text and the Intel data channel (no host agent runs in the simulated O
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from ...proto.redir.frames import Frame, MessageType, Outgoing, ProtocolError, RawData, SessionKind
@@ -39,24 +38,6 @@ class Display(Protocol):
 def display_of(platform: object) -> Display | None:
     console = getattr(platform, "console", None)
     return console if isinstance(console, Display) else None
-
-
-def raw_stream_switch(ctx: SessionContext) -> Callable[[], None] | None:
-    """How to make the connection hand over the stream unframed from now on.
-
-    The listener has no hook for it yet (requested from its owner): until it does, the switch is found on the
-    connection object behind ``ctx.wake`` (its session manager's frame decoder).  A ``switch_to_raw``
-    callable on the context, once the listener provides one, takes precedence.
-    """
-    provided: object = getattr(ctx, "switch_to_raw", None)
-    if not callable(provided):
-        connection = getattr(ctx.wake, "__self__", None)
-        decoder = getattr(getattr(connection, "manager", None), "decoder", None)
-        provided = getattr(decoder, "switch_to_raw", None)
-    if not callable(provided):
-        return None
-    switch: Callable[[], None] = provided
-    return switch
 
 
 class KvmBridge:
@@ -142,12 +123,9 @@ class KvmHandler:
         display = display_of(ctx.engine.platform)
         if display is None:
             return "the platform has no display"
-        switch = raw_stream_switch(ctx)
-        if switch is None:
-            return "the redirection connection cannot carry an unframed RFB stream"
         bridge = KvmBridge(ctx, display, size=self.size)
-        switch()
+        ctx.switch_to_raw()  # the 0x40 and the RFB after it reach the bridge unframed
         return bridge
 
 
-__all__ = ["Display", "KvmBridge", "KvmHandler", "display_of", "raw_stream_switch"]
+__all__ = ["Display", "KvmBridge", "KvmHandler", "display_of"]
