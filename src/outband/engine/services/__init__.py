@@ -22,6 +22,7 @@ from . import (
     screen,
     timesync,
     watchdog,
+    wireless,
 )
 
 SERVICES: tuple[Service, ...] = tuple(
@@ -29,6 +30,6 @@ SERVICES: tuple[Service, ...] = tuple(
     for module in (
         general, power, boot, alarms, timesync, inventory, network, logs, authorization, optin, redirection,
         watchdog, provisioning, certificates, remoteaccess, kerberos, screen,
-        network_extra,
+        network_extra, wireless,
     )
 )

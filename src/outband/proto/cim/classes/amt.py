@@ -182,6 +182,10 @@ _KERBEROS_ALGORITHMS: Final = {0: "RC4-HMAC", 1: "AES128-CTS-HMAC-SHA1-96", 2: "
 
 _HASH_TYPES: Final = {0: "MD5", 1: "SHA1", 2: "SHA256", 3: "SHA384"}
 
+_WIFI_SETTINGS_RETURN: Final = {0: "Completed with No Error", 1: "Not Supported", 2: "Failed", 3: "Invalid Parameter",
+                                4: "Invalid Reference"}
+"""Add/UpdateWiFiSettings answer with these, not PT_STATUS (GWM ``wifiportconfiguration``)."""
+
 
 def pt_method(
     name: str, inputs: tuple[Prop, ...] = (), outputs: tuple[Prop, ...] = (), description: str = ""
@@ -675,12 +679,14 @@ CLASSES: tuple[CimClass, ...] = (
     cim_class("AMT_8021xCredentialContext", *credential_context("AMT_PublicKeyCertificate")),
     service(
         "AMT_WiFiPortConfigurationService",
-        uint32("localProfileSynchronizationEnabled"),
+        uint32("localProfileSynchronizationEnabled", values={0: "Local synchronization disabled",
+                                                             1: "Local user profile synchronization enabled",
+                                                             3: "Unrestricted synchronization"}),
         string("LastConnectedSsidUnderMeControl"),
-        uint32("NoHostCsmeSoftwarePolicy"),
+        uint32("NoHostCsmeSoftwarePolicy", values={0: "Relaxed", 1: "Aggressive"}),
         boolean("UEFIWiFiProfileShareEnabled"),
         methods=(
-            pt_method(
+            Method(
                 "AddWiFiSettings",
                 (ref("WiFiEndpoint", "CIM_WiFiEndpoint"),
                  instance("WiFiEndpointSettingsInput", "CIM_WiFiEndpointSettings"),
@@ -689,8 +695,9 @@ CLASSES: tuple[CimClass, ...] = (
                  ref("CACredential", "AMT_PublicKeyCertificate")),
                 (ref("WiFiEndpointSettings", "CIM_WiFiEndpointSettings"),
                  ref("IEEE8021xSettings", "CIM_IEEE8021xSettings")),
+                _WIFI_SETTINGS_RETURN,
             ),
-            pt_method(
+            Method(
                 "UpdateWiFiSettings",
                 (ref("WiFiEndpointSettings", "CIM_WiFiEndpointSettings"),
                  instance("WiFiEndpointSettingsInput", "CIM_WiFiEndpointSettings"),
@@ -698,6 +705,7 @@ CLASSES: tuple[CimClass, ...] = (
                  ref("ClientCredential", "AMT_PublicKeyCertificate"),
                  ref("CACredential", "AMT_PublicKeyCertificate")),
                 (ref("IEEE8021xSettings", "CIM_IEEE8021xSettings"),),
+                _WIFI_SETTINGS_RETURN,
             ),
             pt_method("DeleteAllITProfiles"),
             pt_method("DeleteAllUserProfiles"),
