@@ -33,6 +33,15 @@ class RunningEngine:
     def tls_port(self) -> int:
         return self.server.bound_port(self.host, tls=True)
 
+    @property
+    def redirection_port(self) -> int:
+        """The redirection listener (SOL, IDE-R, KVM; 16994 on a real engine)."""
+        return self.server.bound_port(self.host, redirection=True)
+
+    @property
+    def redirection_tls_port(self) -> int:
+        return self.server.bound_port(self.host, tls=True, redirection=True)
+
     def transport(self, username: str = "admin", password: str | None = None, *, tls: bool = False,
                   **kwargs: object) -> WsmanTransport:
         """A client transport to this engine (closed when the context exits)."""
@@ -77,7 +86,7 @@ async def running_engine(
             generate_self_signed(cert, key, "outband-test", hosts=["127.0.0.1", "localhost"])
         tls_context = server_context(cert, key)
     if ports is None:
-        ports = Ports(0, 0 if tls_context else None)
+        ports = Ports(0, 0 if tls_context else None, redirection=0, redirection_tls=0 if tls_context else None)
     server = EngineServer({host: engine}, ports, tls_context)
     await server.start()
     env = RunningEngine(engine, server, machine, password, host)
