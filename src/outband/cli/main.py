@@ -15,3 +15,9 @@ app.command("sol", epilog=sol.EPILOG)(sol.sol_command)
 def main() -> None:
     """Entry point of the ``outband`` console script."""
     app()
+
+
+from . import ider, kvm  # noqa: E402  (the redirection commands, registered after the others)
+
+app.command("kvm", epilog=kvm.EXAMPLES)(kvm.kvm)
+app.command("ider", epilog=ider.EXAMPLES)(ider.ider)

@@ -38,9 +38,19 @@ from ..proto.redir.ider import (
 )
 from ..proto.redir.scsi import DriveKind, Medium, ScsiDrive
 from ..proto.redir.session import AuthType
+from ..proto.wsman import EndpointReference
+from ..proto.wsman.namespaces import resource_uri
+from .amt import AmtClient
 from .redirection import StreamFactory
+from .services import power_state, request_power
 from .streams import direct_stream
 
+BOOT_CONFIG: Final = EndpointReference.to(resource_uri("CIM_BootConfigSetting"),
+                                          {"InstanceID": "Intel(r) AMT: Boot Configuration 0"})
+"""The one boot configuration AMT has (CIM_BootConfigSetting)."""
+ROLE_NEXT_BOOT: Final = 1
+POWER_ON: Final = 2
+RESET: Final = 10
 SEND_BUDGET: Final = 256 * 1024
 """Bytes of a read streamed per write: large writes, but other messages still get a turn in between."""
 END_TIMEOUT: Final = 2.0
@@ -178,7 +188,7 @@ class IderSession:
         except BaseException:
             await self._abort()
             raise
-        self._started_at = self._clock()
+        self._started_at = self._last_activity = self._clock()
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(self._client), name=f"ider-{self.host}")
 
     async def _start(self, client: RedirectionClient) -> None:
@@ -241,11 +251,10 @@ class IderSession:
         return any(drive.ejected is not None for drive in self.console.drives.values())
 
     async def wait_done(self, *, idle: float | None = None) -> str:
-        """Until the host ejects the medium, the session ends, or (``idle`` seconds) no command came for that
-        long after at least one read; returns which."""
+        """Until the host ejects the medium, the session ends, or no command came for ``idle`` seconds (since
+        the last one, or since the drives were attached); returns which."""
         def done() -> bool:
-            quiet = idle is not None and self.console.counters.reads > 0 and \
-                self._clock() - self._last_activity >= idle
+            quiet = idle is not None and self._clock() - self._last_activity >= idle
             return self.ejected or self.end_reason is not None or quiet
 
         while not done():
@@ -323,4 +332,19 @@ class IderSession:
         self._changed.set()
 
 
-__all__ = ["IderSession", "ImageFile", "Progress", "StartMode"]
+async def boot_from_ider(amt: AmtClient, drive: DriveKind) -> int:
+    """Arm a one-time boot from the redirected ``drive`` (AMT_BootSettingData UseIDER and IDERBootDevice, then
+    SetBootConfigRole for the next boot) and power the host on, or reset it if it is on -- what MeshCommander
+    does for an IDE-R boot.  Returns the power request's ReturnValue (0: accepted)."""
+    settings = await amt.get("AMT_BootSettingData")
+    settings["UseIDER"] = True
+    settings["IDERBootDevice"] = 1 if drive is DriveKind.CDROM else 0
+    await amt.put(settings)
+    output = await amt.invoke("CIM_BootService", "SetBootConfigRole", {"BootConfigSetting": BOOT_CONFIG,
+                                                                       "Role": ROLE_NEXT_BOOT})
+    if output.get("ReturnValue") != 0:
+        raise BadResponse(f"SetBootConfigRole refused (ReturnValue {output.get('ReturnValue')!r})", host=amt.host)
+    return await request_power(amt, RESET if await power_state(amt) == POWER_ON else POWER_ON)
+
+
+__all__ = ["IderSession", "ImageFile", "Progress", "StartMode", "boot_from_ider"]
