@@ -16,6 +16,7 @@ import hashlib
 import ssl
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeVar
@@ -104,6 +105,19 @@ class _MeasuredTransport(WsmanTransport):
             self._observe(time.perf_counter() - started, failure)
 
 
+def _peek_context() -> ssl.SSLContext:
+    """For reading a certificate without trusting it: no verification, no CA store to load (loading one per
+    probe would stall the event loop during a scan), old protocol versions allowed so old firmware answers."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():  # deliberately: TLS 1.0 is all the oldest AMT firmware speaks
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return context
+
+
 class DeviceConnector:
     def __init__(self, metrics: ConsoleMetrics, *, concurrency: int = 256, timeout: float = 15.0,
                  connect_timeout: float = 5.0) -> None:
@@ -112,6 +126,8 @@ class DeviceConnector:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._peek = _peek_context()
+        self._verifying: ssl.SSLContext | None = None
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -196,8 +212,10 @@ class DeviceConnector:
                     presented_fingerprint=presented,
                 )
             return presented
+        if self._verifying is None:
+            self._verifying = client_context(verify=True)
         try:
-            await self._handshake(target.host, target.tls_port, client_context(verify=True))
+            await self._handshake(target.host, target.tls_port, self._verifying)
         except ssl.SSLCertVerificationError as exc:
             raise DeviceCheckError(
                 "tls_untrusted",
@@ -209,7 +227,7 @@ class DeviceConnector:
 
     async def peer_fingerprint(self, host: str, port: int, *, seconds: float | None = None) -> str:
         """SHA-256 (hex) of the certificate a TLS endpoint presents, read without trusting it."""
-        return await self._handshake(host, port, client_context(verify=False), seconds)
+        return await self._handshake(host, port, self._peek, seconds)
 
     async def _handshake(self, host: str, port: int, context: ssl.SSLContext, seconds: float | None = None) -> str:
         seconds = seconds or self.connect_timeout
