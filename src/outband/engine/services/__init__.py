@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..registry import Service
 from . import (
     alarms,
+    associations,
     authorization,
     boot,
     certificates,
@@ -30,6 +31,6 @@ SERVICES: tuple[Service, ...] = tuple(
     for module in (
         general, power, boot, alarms, timesync, inventory, network, logs, authorization, optin, redirection,
         watchdog, provisioning, certificates, remoteaccess, kerberos, screen,
-        network_extra, wireless,
+        network_extra, wireless, associations,
     )
 )
