@@ -157,9 +157,9 @@ class TextFramebuffer:
 
     def region(self, x: int, y: int, width: int, height: int) -> bytes:
         self._render()
-        stride = self.width
-        return b"".join(bytes(self._pixels[(y + r) * stride + x : (y + r) * stride + x + width])
-                        for r in range(height))
+        pixels = memoryview(self._pixels)
+        start = y * self.width + x
+        return b"".join([pixels[at : at + width] for at in range(start, start + height * self.width, self.width)])
 
     def _render(self) -> None:
         cursor = self.grid.cursor
