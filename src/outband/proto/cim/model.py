@@ -464,28 +464,32 @@ def _typed_text(definition: Prop | None, text: str) -> Value:
 # ---------------------------------------------------------------------------------------------- decoding
 
 
-_DEFS_CACHE: dict[tuple[str, str], dict[str, Prop]] = {}
+FieldDef = tuple[Prop, "Callable[[str], Value] | None"]
+"""A field's definition and the converter for its leaf text (None: the text stays a string)."""
+
+_DEFS_CACHE: dict[tuple[str, str], dict[str, FieldDef]] = {}
 
 
-def _field_defs(ns: str, element: str) -> dict[str, Prop]:
-    """Field name -> definition for an object element, cached: the catalog never changes at run time and
-    this lookup would otherwise cost more than the XML parse itself."""
+def _field_defs(ns: str, element: str) -> dict[str, FieldDef]:
+    """Field name -> (definition, converter) for an object element, cached: the catalog never changes at run
+    time, and this lookup would otherwise cost more than the XML parse itself."""
     key = (ns, element)
     defs = _DEFS_CACHE.get(key)
     if defs is None:
         cls = lookup(ns)
-        defs = {}
+        props: tuple[Prop, ...] = ()
         if cls is not None:
             if element == cls.name:
-                defs = {p.name: p for p in cls.properties}
+                props = cls.properties
             else:
                 method = _method_of(cls, element)
                 if method is not None:
-                    params = (*method.outputs, method.output("ReturnValue")) if element.endswith("_OUTPUT") \
-                        else method.inputs
-                    defs = {p.name: p for p in params if p is not None}
+                    returned = method.output("ReturnValue")
+                    assert returned is not None
+                    props = (*method.outputs, returned) if element.endswith("_OUTPUT") else method.inputs
         elif element.endswith("_OUTPUT"):
-            defs = {"ReturnValue": _RETURN_VALUE}
+            props = (_RETURN_VALUE,)
+        defs = {p.name: (p, _CONVERTERS.get(p.type)) for p in props}
         if len(_DEFS_CACHE) < 4096:  # unknown namespaces from a hostile peer must not grow it without end
             _DEFS_CACHE[key] = defs
     return defs
@@ -497,33 +501,41 @@ def decode_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
     if not isinstance(tag, str) or tag[:1] != "{":
         raise DecodeError(f"object element {split(tag)[1]!r} has no namespace (expected a class resource URI)")
     ns, _, local = tag[1:].partition("}")
-    check_container(el, local, attributes=True)
     obj = CimObject(local, ns, attrs=_attrs(el) if el.keys() else (), wrapped=wrapped)
     _decode_fields(el, ns, _field_defs(ns, local), obj.fields)
     return obj
 
 
-def _decode_fields(el: etree._Element, ns: str, defs: dict[str, Prop], fields: list[Field]) -> None:
+def _decode_fields(el: etree._Element, ns: str, defs: dict[str, FieldDef], fields: list[Field]) -> None:
+    """Decode the children of ``el`` into ``fields``; text between them would be lost, so it is refused."""
+    text = el.text
+    if text and not text.isspace():
+        raise DecodeError(f"text mixed with the fields of {split(el.tag)[1]}")
     prefix = "{" + ns + "}"
     cut = len(prefix)
     for child in el:
+        tail = child.tail
+        if tail and not tail.isspace():
+            raise DecodeError(f"text mixed with the fields of {split(el.tag)[1]}")
         ctag = child.tag
+        definition: Prop | None = None
+        convert = None
         if isinstance(ctag, str) and ctag.startswith(prefix):
             cns: str | None = ns
             cname = ctag[cut:]
-            definition = defs.get(cname)
+            found = defs.get(cname)
+            if found is not None:
+                definition, convert = found
         else:
             cns, cname = split(ctag)
-            definition = None
         attrs = _attrs(child) if child.keys() else ()
         if len(child) == 0:
             if attrs and is_nil(child):
                 fields.append(Field(cname, None, cns, tuple(a for a in attrs if a[:2] != (XSI, "nil"))))
-                continue
-            # Leaf text is kept exactly (an SMBIOS PartNumber may end in a blank AMT really sends).
-            text = child.text or ""
-            convert = _CONVERTERS.get(definition.type) if definition is not None else None
-            fields.append(Field(cname, convert(text) if convert is not None else text, cns, attrs))
+            else:
+                # Leaf text is kept exactly (an SMBIOS PartNumber may end in a blank AMT really sends).
+                value = child.text or ""
+                fields.append(Field(cname, convert(value) if convert is not None else value, cns, attrs))
         else:
             fields.append(Field(cname, decode_value(child, definition), cns, attrs))
 
