@@ -18,6 +18,7 @@ from . import (
     optin,
     power,
     provisioning,
+    provisioning_hashes,
     redirection,
     remoteaccess,
     screen,
@@ -31,6 +32,6 @@ SERVICES: tuple[Service, ...] = tuple(
     for module in (
         general, power, boot, alarms, timesync, inventory, network, logs, authorization, optin, redirection,
         watchdog, provisioning, certificates, remoteaccess, kerberos, screen,
-        network_extra, wireless, associations,
+        network_extra, wireless, associations, provisioning_hashes,
     )
 )
