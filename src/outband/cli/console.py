@@ -79,6 +79,7 @@ async def serve(settings: Settings) -> None:
         host, port = settings.listen_address
         server = ConsoleServer(runtime, host, port)
         await server.start()
+        server.stop_on_signals()
         announce(runtime, server.url)
         await server.wait()
     finally:

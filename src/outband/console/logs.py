@@ -84,7 +84,7 @@ class RedactingFilter(logging.Filter):
         record.exc_info = None
         for key, value in list(vars(record).items()):
             if key not in _STANDARD_ATTRS:
-                setattr(record, key, scrub(value))
+                setattr(record, key, MASK if _SECRET_KEY.search(key) else scrub(value))
         return True
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
+from collections.abc import Iterator
 from typing import Final
 
 import uvicorn
@@ -33,6 +35,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: it would re-raise a caught SIGTERM after shutting down and so
+    kill the process before the console closes its runtime.  The owner decides (ConsoleServer.stop_on_signals)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class ConsoleServer:
     """``await server.start()`` binds and serves; ``server.url`` is where; ``await server.stop()`` drains
     requests in flight and returns.  The runtime stays the caller's to close."""
@@ -43,7 +54,7 @@ class ConsoleServer:
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(create_app(runtime), log_config=None, access_log=True, lifespan="off",
                                 server_header=False, proxy_headers=False, timeout_graceful_shutdown=10)
-        self._server = uvicorn.Server(config)
+        self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -60,6 +71,12 @@ class ConsoleServer:
                     raise RuntimeError("the console's HTTP server stopped while starting")
                 await asyncio.sleep(0.01)
         log.info("console listening", extra={"url": self.url})
+
+    def stop_on_signals(self) -> None:
+        """SIGINT/SIGTERM start a graceful stop (a second SIGINT forces it)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._server.handle_exit, sig, None)
 
     async def wait(self) -> None:
         """Until the server stops (SIGINT/SIGTERM, or :meth:`stop`)."""
