@@ -200,6 +200,12 @@ class KvmSession:
         """Until ``predicate(self)`` holds after an update (e.g. some text appeared on the screen)."""
         await asyncio.wait_for(self._wait(lambda: predicate(self)), within or self.timeout)
 
+    async def request_update(self, incremental: bool = True) -> None:
+        """Ask for an update now: the whole screen (``incremental`` False) or what changed.  The session asks
+        for the next incremental update by itself after each one unless ``rfb.auto_refresh`` is off."""
+        self.rfb.request_update(incremental)
+        await self._flush()
+
     def screenshot(self) -> bytes:
         """The current picture as PNG."""
         buffer = self.rfb.framebuffer
