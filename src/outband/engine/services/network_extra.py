@@ -1,35 +1,37 @@
-"""Network settings beside AMT_EthernetPortSettings: IPv6 per port, HTTP proxies for CIRA, and the wired 802.1x
-profile -- classes consoles read on every refresh (MeshCommander ``PullSystemStatus`` and ``PullRemoteAccess``,
+"""Network settings beside AMT_EthernetPortSettings: IPv6 per port, HTTP proxies for CIRA, and the wired 802.1x profile
+-- classes consoles read on every refresh (MeshCommander ``PullSystemStatus`` and ``PullRemoteAccess``,
 MeshCentral's CIRA sync, RPS's 802.1x configuration).
 
-IPv6 (IPS_IPv6PortSettings, ``Intel(r) IPS IPv6 Settings <port>``; port 0 wired, 1 wireless when there is a
-wireless NIC).  Whether IPv6 runs on a port is not a property of the settings: it is ``IsCurrent`` of the
-CIM_ElementSettingData tying the port's CIM_EthernetPort to them (1 on, 2 off), and MeshCommander switches it
-by a Put of that association (``showIPv6StateDlgOk``); the association is contributed to boot.py's shared
-CIM_ElementSettingData handler.  The manual fields (``IPv6Address``, ``DefaultRouter``, ``PrimaryDNS``,
-``SecondaryDNS``) apply to the wired port only and ``::`` means none, as MeshCommander writes and reads them.
-The ``Current*`` fields are what the port uses: with IPv6 on and the link up, a link-local address whose
-interface ID follows ``InterfaceIDType`` (0 a stable pseudo-random ID, 1 the modified EUI-64 of the MAC, 2
-``ManualInterfaceID``), plus the manual address; router and DNS servers are the manual ones (this engine
-models no router advertisements).  ``CurrentAddressInfo`` entries are ``address,type,state`` (MeshCommander
-``showIPv6AddrDlg``: type 0 link local, 3 user configured; state 1 valid).  Off by default, as shipped.
-Changes are audited 2205 "IPv6 Parameters Set".
+IPv6 (IPS_IPv6PortSettings, ``Intel(r) IPS IPv6 Settings <port>``; port 0 wired, 1 wireless when there is a wireless
+NIC).  Whether IPv6 runs on a port is not a property of the settings: it is ``IsCurrent`` of the
+CIM_ElementSettingData tying the port's CIM_EthernetPort to them (1 on, 2 off), and MeshCommander switches it by a
+Put of that association (``showIPv6StateDlgOk``); the association is contributed to boot.py's shared
+CIM_ElementSettingData handler, and names the port ``CIM_EthernetPort``/``Ethernet Port <n>`` (the naming
+MeshCommander reads back from it; no capture shows AMT's DeviceID).  The manual fields (``IPv6Address``,
+``DefaultRouter``, ``PrimaryDNS``, ``SecondaryDNS``) apply to the wired port only and ``::`` means none, as
+MeshCommander writes and reads them. The ``Current*`` fields are what the port uses: with IPv6 on and the link up, a
+link-local address whose interface ID follows ``InterfaceIDType`` (0 a stable pseudo-random ID, 1 the modified
+EUI-64 of the MAC, 2 ``ManualInterfaceID``), plus the manual address; router and DNS servers are the manual ones
+(this engine models no router advertisements).  ``CurrentAddressInfo`` entries are ``address,type,state``
+(MeshCommander ``showIPv6AddrDlg``: type 0 link local, 3 user configured; state 1 valid).  Off by default, as
+shipped. Changes are audited 2205 "IPv6 Parameters Set".
 
-HTTP proxies (IPS_HTTPProxyService, IPS_HTTPProxyAccessPoint; AMT 12+).  ``AddProxyAccessPoint`` adds a proxy
-for one network (its DNS suffix); Transfer Delete removes it (MeshCommander sends only the ``Name`` selector).
-Names are ``Intel(r) AMT HTTP Proxy Access Point <slot>`` in the first free slot, so a removed proxy's name is
-reused like the MPS slots of remoteaccess.py.  ``Priority`` starts at an ever-growing counter, as the class
-reference describes; ``Type`` is 0 (added by IT).  The CIRA client reads :func:`http_proxies`.
+HTTP proxies (IPS_HTTPProxyService, IPS_HTTPProxyAccessPoint; AMT 12+).  ``AddProxyAccessPoint`` adds a proxy for
+one network (its DNS suffix); Transfer Delete removes it (MeshCommander sends only the ``Name`` selector). Names are
+``Intel(r) AMT HTTP Proxy Access Point <slot>`` in the first free slot, so a removed proxy's name is reused like the
+MPS slots of remoteaccess.py.  ``Priority`` starts at an ever-growing counter, as the class reference describes;
+``Type`` is 0 (added by IT).  The CIRA client reads :func:`http_proxies`.
 
 Wired 802.1x.  AMT_8021XProfile (the older interface, ``Intel(r) AMT 802.1x Profile 0``) and IPS_IEEE8021xSettings
-(``Intel(r) AMT: 8021X Settings``, used by RPS) are two views of one stored profile: ``Enabled`` is a boolean in
-the first and 2/3 in the second, ``ActiveInS0`` is ``AvailableInS0``.  The credential fields (EAP method, identity,
-server name check) are shared with the wireless profiles through :class:`Credentials`; passwords and PAC data are
-write-only.  The certificates (client identity and the issuer of the server's certificate) are set by a Put of
-AMT_8021XProfile's references or by ``IPS_IEEE8021xSettings.SetCertificates``, must be in the certificate store
-(the client one with its key, the issuer a trusted root), and show up as AMT_8021xCredentialContext and
-IPS_8021xCredentialContext links.  A certificate deleted later simply stops being linked.  Nothing here is
-audited: AMT's audit tables have no 802.1x event.
+(``Intel(r) AMT: 8021X Settings``, used by RPS) are two views of one stored profile: ``Enabled`` is a boolean in the
+first and 2/3 in the second, ``ActiveInS0`` is ``AvailableInS0``.  The credential fields (EAP method, identity,
+server name check) are shared with the wireless profiles through :class:`Credentials`.  A Put replaces the profile,
+so a field or certificate reference left out is cleared (MeshCommander deletes a field to clear it); passwords and
+PAC data are write-only, and one left out or empty keeps its stored value.  The certificates (client identity and
+the issuer of the server's certificate) are set by a Put of AMT_8021XProfile's references or by
+``IPS_IEEE8021xSettings.SetCertificates``, must be in the certificate store (the client one with its key, the issuer
+a trusted root), and show up as AMT_8021xCredentialContext and IPS_8021xCredentialContext links.  A certificate
+deleted later simply stops being linked.  Nothing here is audited: AMT's audit tables have no 802.1x event.
 
 Realms: IPv6 reads with General Info, writes with PT Administration (as AMT_EthernetPortSettings); proxies and
 802.1x with PT Administration.
