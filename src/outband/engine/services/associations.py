@@ -37,7 +37,7 @@ from ..registry import Context, Service
 from .servicekit import status_method
 from .support import ME_SYSTEM_NAME
 from .watchdog import WATCHDOG_CLASS
-from .watchdog import _agents as watchdog_agents
+from .watchdog import agents as watchdog_agents
 
 service = Service("associations")
 

@@ -67,6 +67,8 @@ service = Service("provisioning")
 
 STATUS_KEY: Final = "provisioning/status"
 TRUSTED_HASHES_KEY: Final = "provisioning/trusted_root_hashes"
+HASH_ENTRIES_KEY: Final = "provisioning/hash_entries"
+"""Descriptions and disabled flags of the trusted hashes (AMT_ProvisioningCertificateHash)."""
 DNS_SUFFIX_KEY: Final = "provisioning/pki_dns_suffix"
 MEBX_KEY: Final = "provisioning/mebx_password"
 
@@ -239,7 +241,7 @@ def unprovision(engine: Engine, *, account: Account | None, address: str, initia
         for key in engine.store.keys(prefix=""):
             if key.startswith(_KEPT_PREFIXES) or key in _KEPT_KEYS:
                 continue
-            if key == TRUSTED_HASHES_KEY and keep_custom_hashes:
+            if keep_custom_hashes and key in (TRUSTED_HASHES_KEY, HASH_ENTRIES_KEY):
                 continue
             if key.startswith("acl/"):
                 engine.accounts.remove(int(key.removeprefix("acl/")))

@@ -34,14 +34,14 @@ from ...proto.wsman import EndpointReference
 from ...proto.wsman import faults as F
 from ..core import Engine
 from ..registry import Context, Service
-from .provisioning import normalize_hash, set_trusted_root_hashes, trusted_root_hashes
+from .provisioning import HASH_ENTRIES_KEY, normalize_hash, set_trusted_root_hashes, trusted_root_hashes
 
 service = Service("provisioning_hashes")
 
 CLASS: Final = "AMT_ProvisioningCertificateHash"
 ELEMENT_NAME: Final = "Intel(r) AMT: Provisioning Certificate Hash"
 INSTANCE_ID: Final = "Intel(r) AMT: Certificate Hash {}"
-ENTRIES_KEY: Final = "provisioning/hash_entries"
+ENTRIES_KEY: Final = HASH_ENTRIES_KEY
 OPERATOR_DESCRIPTION: Final = "Custom hash"
 MAX_CUSTOM: Final = 3
 """Custom hashes AMT takes besides its embedded ones (Intel AMT SDK, "Root Certificate Hashes")."""

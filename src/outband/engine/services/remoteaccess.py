@@ -257,8 +257,7 @@ def credential_instances(engine: Engine) -> Iterable[CimObject]:
             for s in servers(engine) if s.auth_method == AUTH_PASSWORD]
 
 
-@service.instances("AMT_RemoteAccessCredentialContext", realm=Realm.PT_ADMINISTRATION,
-                   keys=("ElementInContext", "ElementProvidingContext"))
+@service.instances("AMT_RemoteAccessCredentialContext", realm=Realm.PT_ADMINISTRATION)
 def credential_context_instances(engine: Engine) -> Iterable[CimObject]:
     """Which credential each server uses: its username/password, or the client certificate for mutual auth."""
     out = []

@@ -102,7 +102,7 @@ class _Action:
 
 
 @dataclass(slots=True)
-class _Agent:
+class Agent:
     """One watchdog as stored under ``watchdog/<guid hex>``."""
 
     guid: str
@@ -135,21 +135,21 @@ class _Agent:
         return base64.b64encode(bytes.fromhex(self.guid)).decode("ascii")
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> _Agent:
+    def from_json(cls, data: dict[str, Any]) -> Agent:
         actions = [_Action(**a) for a in data.pop("actions", [])]
         return cls(**data, actions=actions)
 
 
-def _agents(engine: Engine) -> list[_Agent]:
-    agents = [_Agent.from_json(dict(engine.store.get(key))) for key in engine.store.keys(KEY_PREFIX)]
+def agents(engine: Engine) -> list[Agent]:
+    agents = [Agent.from_json(dict(engine.store.get(key))) for key in engine.store.keys(KEY_PREFIX)]
     return sorted((_refresh(engine, a) for a in agents), key=lambda a: a.order)
 
 
-def _save(engine: Engine, agent: _Agent) -> None:
+def _save(engine: Engine, agent: Agent) -> None:
     engine.store.set(agent.key, asdict(agent))
 
 
-def _transition(engine: Engine, agent: _Agent, new: WatchdogState, *, when: float | None = None) -> None:
+def _transition(engine: Engine, agent: Agent, new: WatchdogState, *, when: float | None = None) -> None:
     """Move ``agent`` to ``new``; ``when`` is the AMT-clock time it happened (now unless told)."""
     old = agent.state
     agent.state = new
@@ -171,7 +171,7 @@ def _host_on(engine: Engine) -> bool:
     return engine.platform.power_state is PowerState.ON
 
 
-def _start_timer(engine: Engine, agent: _Agent, seconds: float) -> None:
+def _start_timer(engine: Engine, agent: Agent, seconds: float) -> None:
     """Run a timer of ``seconds``, or hold it until the host is on (timers count in S0 only)."""
     if _host_on(engine):
         agent.deadline, agent.paused = engine.monotonic() + seconds, None
@@ -179,13 +179,13 @@ def _start_timer(engine: Engine, agent: _Agent, seconds: float) -> None:
         agent.deadline, agent.paused = None, seconds
 
 
-def _start_over(engine: Engine, agent: _Agent) -> None:
+def _start_over(engine: Engine, agent: Agent) -> None:
     agent.sequence, agent.resume_state, agent.start_over = None, None, False
     _start_timer(engine, agent, agent.startup)
     _transition(engine, agent, WatchdogState.NOT_STARTED)
 
 
-def _refresh(engine: Engine, agent: _Agent) -> _Agent:
+def _refresh(engine: Engine, agent: Agent) -> Agent:
     """Apply what happened since the agent was stored: a restart, or a timer that ran out."""
     now = engine.monotonic()
     changed = False
@@ -225,23 +225,23 @@ def _interval(obj: CimObject, name: str, high: int) -> int:
     return value
 
 
-def _audit(ctx: Context, event: int, agent: _Agent) -> None:
+def _audit(ctx: Context, event: int, agent: Agent) -> None:
     ctx.engine.audit(AuditApp.AGENT_PRESENCE, event, account=ctx.account, address=ctx.peer,
                      extended=bytes.fromhex(agent.guid))
 
 
-def _agent_of(engine: Engine, target: CimObject | None) -> _Agent:
+def _agent_of(engine: Engine, target: CimObject | None) -> Agent:
     guid = _guid_from_device_id(target.get("DeviceID") if target is not None else None).hex()
     data = engine.store.get(KEY_PREFIX + guid)
     if data is None:
         raise F.DestinationUnreachable()
-    return _refresh(engine, _Agent.from_json(dict(data)))
+    return _refresh(engine, Agent.from_json(dict(data)))
 
 
 # ---------------------------------------------------------------------------------------------- instances
 
 
-def _instance(agent: _Agent) -> CimObject:
+def _instance(agent: Agent) -> CimObject:
     obj = CimObject.new(
         WATCHDOG_CLASS,
         CreationClassName=WATCHDOG_CLASS,
@@ -262,7 +262,7 @@ def _instance(agent: _Agent) -> CimObject:
 
 @service.instances(WATCHDOG_CLASS, realm=Realm.AGENT_PRESENCE_REMOTE)
 def watchdogs(engine: Engine) -> Iterable[CimObject]:
-    return [_instance(a) for a in _agents(engine)]
+    return [_instance(a) for a in agents(engine)]
 
 
 @service.create(WATCHDOG_CLASS)
@@ -274,12 +274,12 @@ async def create_watchdog(ctx: Context, new: CimObject) -> EndpointReference:
         raise F.InvalidRepresentation(f"MonitoredEntityDescription is text of at most {MAX_DESCRIPTION} characters",
                                       detail=F.detail_uri("InvalidValues"))
     startup, timeout = _interval(new, "StartupInterval", 0xFFFF), _interval(new, "TimeoutInterval", 0xFFFF)
-    existing = _agents(engine)
+    existing = agents(engine)
     if any(a.guid == guid.hex() for a in existing):
         raise F.AlreadyExists()
     if len(existing) >= MAX_AGENTS:
         raise F.QuotaLimit()
-    agent = _Agent(guid=guid.hex(), description=description, startup=startup, timeout=timeout,
+    agent = Agent(guid=guid.hex(), description=description, startup=startup, timeout=timeout,
                    order=max((a.order for a in existing), default=0) + 1, instance=instance_id(engine))
     _start_timer(engine, agent, startup)
     with engine.store.transaction():
@@ -315,7 +315,7 @@ async def register_agent(ctx: Context, target: CimObject | None, message: CimObj
     return {"SessionSequenceNumber": agent.sequence, "TimeoutInterval": agent.timeout}
 
 
-def _next_sequence(agent: _Agent, message: CimObject) -> int:
+def _next_sequence(agent: Agent, message: CimObject) -> int:
     if agent.state not in (WatchdogState.RUNNING, WatchdogState.EXPIRED) or agent.sequence is None:
         raise MethodError(REQUEST_UNEXPECTED, f"agent {agent.guid} is not registered")
     sequence = int_param(message, "SequenceNumber")
@@ -355,7 +355,7 @@ async def add_action(ctx: Context, target: CimObject | None, message: CimObject)
     event = bool_param(message, "EventOnTransition")
     if optional_int(message, "ActionSd", high=0xFFFF) or message.get("ActionEac") is True:
         raise MethodError(PTStatus.UNSUPPORTED, "System Defense and EAC actions are not available")
-    total = sum(len(a.actions) for a in _agents(engine))
+    total = sum(len(a.actions) for a in agents(engine))
     if total >= MAX_TOTAL_ACTIONS:
         raise MethodError(MAX_LIMIT_REACHED, f"already {MAX_TOTAL_ACTIONS} actions")
     agent.actions.append(_Action(old, new, event))
@@ -389,7 +389,7 @@ def _on_platform_event(engine: Engine, event: PlatformEvent) -> None:
     if event.kind not in _SUSPENDS and event.kind not in _WAKES:
         return
     with engine.store.transaction():
-        for agent in _agents(engine):
+        for agent in agents(engine):
             if event.kind in _SUSPENDS:
                 _suspend(engine, agent, start_over=_SUSPENDS[event.kind])
             elif agent.state == WatchdogState.SUSPENDED:
@@ -399,7 +399,7 @@ def _on_platform_event(engine: Engine, event: PlatformEvent) -> None:
             _save(engine, agent)
 
 
-def _suspend(engine: Engine, agent: _Agent, *, start_over: bool) -> None:
+def _suspend(engine: Engine, agent: Agent, *, start_over: bool) -> None:
     if agent.state != WatchdogState.SUSPENDED:
         agent.resume_state = agent.state
         if agent.deadline is not None:
@@ -409,7 +409,7 @@ def _suspend(engine: Engine, agent: _Agent, *, start_over: bool) -> None:
     agent.start_over = agent.start_over or start_over
 
 
-def _wake(engine: Engine, agent: _Agent) -> None:
+def _wake(engine: Engine, agent: Agent) -> None:
     if agent.start_over or agent.resume_state is None:
         _start_over(engine, agent)
         return

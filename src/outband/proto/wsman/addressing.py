@@ -72,9 +72,17 @@ class SelectorSet:
         return [(s.name, repr(s.value)) for s in self.selectors]
 
     def matches(self, other: SelectorSet) -> bool:
-        """True when every selector of ``self`` appears in ``other`` with an equal value."""
+        """True when every selector of ``self`` appears in ``other`` with an equal value (references compare by
+        what they name: the Address text varies between clients and AMT ignores it)."""
         theirs = other.as_dict()
-        return all(name in theirs and theirs[name] == value for name, value in self.as_dict().items())
+        return all(name in theirs and _same(theirs[name], value) for name, value in self.as_dict().items())
+
+
+def _same(a: SelectorValue, b: SelectorValue) -> bool:
+    if isinstance(a, EndpointReference) and isinstance(b, EndpointReference):
+        mine, theirs = a.selectors or SelectorSet(), b.selectors or SelectorSet()
+        return a.resource_uri == b.resource_uri and len(mine) == len(theirs) and mine.matches(theirs)
+    return a == b
 
 
 @dataclass(frozen=True, slots=True)
