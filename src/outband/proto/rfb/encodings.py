@@ -1,9 +1,13 @@
 """Rectangle encodings: RAW and AMT's RLE (encoding 16), both directions.
 
 AMT's RLE rectangle (MeshCommander ``amt-desktop``): after the rectangle header, a big-endian u32 length and
-that many bytes of a *raw* deflate stream (no zlib header, window 2^15).  Unless zlib was switched on with the
-Intel ``KvmExtCmd`` extension, every rectangle is a single stored (uncompressed) deflate block: ``00``, LEN and
-NLEN (little-endian u16), then the tile data.  The tile data is ZRLE's (RFC 6143 §7.7.6): per 64x64 tile a
+that many bytes of deflate data.  Unless zlib was switched on with the Intel ``KvmExtCmd`` extension, every
+rectangle is a single stored (uncompressed) deflate block: ``00``, LEN and NLEN (little-endian u16), then the
+tile data, which MeshCommander reads without its inflater.  With zlib on, the rectangles carry one continuous
+deflate stream, each ending with a sync flush.  MeshCommander creates its inflater for a raw stream but resets
+it at every channel start, and the reset of its bundled ``zlib-inflate.js`` returns it to zlib framing: the
+stream must open with a zlib header, so ours does (AMT-PROTOCOLS.md §4.5 reads "raw deflate, window -15" from
+the creation alone).  The tile data is ZRLE's (RFC 6143 §7.7.6): per 64x64 tile a
 sub-encoding byte, 0 raw CPIXELs, 1 solid, 2-16 packed palette, 128 plain RLE, 130-255 palette RLE.  AMT sends
 one tile per rectangle; a standard ZRLE server sends many (and a zlib header), which the decoder accepts too.
 
@@ -87,7 +91,7 @@ class RectEncoder:
         on, as the client's inflater does (it only ever sees the compressed rectangles)."""
         self.compressing = on
         if on and self._deflate is None:
-            self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+            self._deflate = zlib.compressobj(6, zlib.DEFLATED, 15)
 
     def rect(self, x: int, y: int, width: int, height: int, indices: bytes) -> bytes:
         """Header and body of one rectangle (at most one 64x64 tile)."""
