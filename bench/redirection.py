@@ -37,7 +37,6 @@ from outband.client.ider import IderSession, ImageFile
 from outband.client.kvm import KvmSession
 from outband.client.redirection import SolSession
 from outband.engine.platforms.base import PowerState
-from outband.engine.platforms.bootmedia import StorageRedirection
 from outband.engine.platforms.console import ConsoleTiming, SimConsole
 from outband.engine.platforms.framebuffer import TextFramebuffer
 from outband.engine.platforms.sim import SimMachine
@@ -152,10 +151,7 @@ async def media_listener(env: RunningEngine) -> tuple[RedirectionListener, async
 
 
 def bench_machine() -> SimMachine:
-    machine = SimMachine(power_state=PowerState.ON, console=SimConsole(timing=ConsoleTiming.instant()))
-    if not isinstance(getattr(machine.console, "storage", None), StorageRedirection):
-        machine.console.storage = StorageRedirection()  # type: ignore[attr-defined]  # until the console has one
-    return machine
+    return SimMachine(power_state=PowerState.ON, console=SimConsole(timing=ConsoleTiming.instant()))
 
 
 async def ider_read(path: str, size: int) -> float:
@@ -163,7 +159,7 @@ async def ider_read(path: str, size: int) -> float:
     machine = bench_machine()
     async with running_engine(machine=machine) as env:
         listener, server, port = await media_listener(env)
-        storage = machine.console.storage  # type: ignore[attr-defined]
+        storage = machine.console.storage
         try:
             async with IderSession("127.0.0.1", password=env.password, port=port, cd=ImageFile(path)):
                 drive = storage.port  # attached before AMT's reply to the enable request went out

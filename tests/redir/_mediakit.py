@@ -11,7 +11,6 @@ from tests.redir._kit import RedirEnv, _listen, instant_machine, set_redirection
 
 from outband.aio.tls import server_context
 from outband.client.amt import AmtClient
-from outband.engine.platforms.bootmedia import StorageRedirection
 from outband.engine.platforms.sim import SimMachine
 from outband.engine.redirection import RedirectionConfig, RedirectionListener, default_handlers
 from outband.engine.redirection.ider import IderHandler
@@ -34,19 +33,11 @@ async def enable_kvm(env: RunningEngine, *, consent: bool = False) -> None:
         await amt.put(optin)
 
 
-def media_machine(*, powered: bool = True) -> SimMachine:
-    """The instant sim machine, with the IDE-R attachment point its console boots through."""
-    machine = instant_machine(powered=powered)
-    if not isinstance(getattr(machine.console, "storage", None), StorageRedirection):
-        machine.console.storage = StorageRedirection(timeout=10.0)  # type: ignore[attr-defined]
-    return machine
-
-
 @asynccontextmanager
 async def media_engine(*, machine: SimMachine | None = None, kvm_size: tuple[int, int] | None = None,
                        password: str | None = None, tls_dir: Path | None = None, standard_ports: bool = False,
                        config: RedirectionConfig | None = None) -> AsyncIterator[RedirEnv]:
-    async with running_engine(machine=machine or media_machine(), password=password, tls_dir=tls_dir) as env:
+    async with running_engine(machine=machine or instant_machine(), password=password, tls_dir=tls_dir) as env:
         handlers = {**default_handlers(), SessionKind.IDER: IderHandler(), SessionKind.KVM: KvmHandler(size=kvm_size)}
         listener = RedirectionListener(env.engine, handlers, config)
         tls = server_context(tls_dir / "cert.pem", tls_dir / "key.pem") if tls_dir is not None else None

@@ -9,13 +9,13 @@ import struct
 from pathlib import Path
 
 import pytest
-from tests.redir._kit import audit_ids, eventually
+from tests.redir._kit import audit_ids, eventually, instant_machine
 from tests.redir._media import floppy_image, iso_image
 from tests.redir._mediakit import media_engine
 
 from outband.aio.redirection import SessionRefused
 from outband.client.amt import AmtClient
-from outband.client.ider import IderSession, ImageFile, Progress
+from outband.client.ider import IderSession, ImageFile, Progress, boot_from_ider
 from outband.engine.platforms.base import BootDevice, PowerAction
 from outband.engine.platforms.bootmedia import StorageRedirection
 from outband.proto.redir.frames import Frame, FrameDecoder, MessageType, ProtocolError, Role, SessionKind
@@ -397,6 +397,24 @@ async def test_the_firmware_boots_from_the_image_our_client_serves(device: BootD
         await eventually(lambda: 1801 in audit_ids(r))
         assert audit_ids(r)[-2:] == [1800, 1801]
         assert storage.port is None
+
+
+@pytest.mark.parametrize(("drive", "media", "expected"), [
+    (DriveKind.CDROM, lambda: {"cd": BytesMedium(iso_image("POWERCD", "power-on boot from CD"))},
+     "Booting from IDE-R CD-ROM...\r\nBooted from IDE-R CD-ROM: POWERCD\r\npower-on boot from CD\r\n"),
+    (DriveKind.FLOPPY, lambda: {"floppy": BytesMedium(floppy_image("POWERFD", "power-on boot from floppy"))},
+     "Booting from IDE-R floppy...\r\nBooted from IDE-R floppy: POWERFD\r\npower-on boot from floppy\r\n"),
+], ids=["cd", "floppy"])
+async def test_powering_on_with_ide_r_boot_settings_boots_the_machine_from_the_image(drive: DriveKind, media,
+                                                                                   expected: str) -> None:
+    async with media_engine(machine=instant_machine(powered=False)) as r, session(r, **media()) as ider:
+        serial = bytearray()
+        r.machine.console.add_serial_listener(serial.extend)
+        assert await boot_from_ider(AmtClient(r.env.host, transport=r.env.transport()), drive) == 0
+        assert await ider.wait_done(idle=10) == "the host ejected the medium"
+        await eventually(lambda: b"login:" in serial)
+        assert expected in serial.decode()
+        assert ider.progress.resets == 1  # the power-on reset the IDE channel first
 
 
 async def test_every_block_of_an_image_file_arrives_intact_through_the_engine(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 
 from tests.redir._kit import eventually
-from tests.redir._media import iso_image
+from tests.redir._media import floppy_image, iso_image
 from tests.redir._mediakit import media_engine
 from typer.testing import CliRunner, Result
 
@@ -39,20 +39,24 @@ async def test_ider_serves_a_cd_until_the_host_ejects_it(tmp_path: Path) -> None
         assert "the host ejected the medium" in result.stderr
 
 
-async def test_ider_boot_arms_the_next_boot_and_powers_the_machine_on(tmp_path: Path) -> None:
+async def test_ider_boot_resets_the_machine_into_the_served_floppy(tmp_path: Path) -> None:
     image = tmp_path / "boot.img"
-    image.write_bytes(bytes(512 * 2880))
+    image.write_bytes(floppy_image("CLIBOOT", "booted by outband ider"))
     async with media_engine() as r:
+        serial = bytearray()
+        r.machine.console.add_serial_listener(serial.extend)
         boots = r.machine.boot_count
         result = await asyncio.to_thread(
             outband, "ider", r.host, "--port", str(r.env.server.bound_port()), "--redir-port", str(r.port),
-            "--floppy", str(image), "--boot", "--idle", "1", password=r.password)
+            "--floppy", str(image), "--boot", "--idle", "20", password=r.password)
         assert result.exit_code == 0, result.output
         assert "boot from IDE-R requested" in result.stderr
+        assert "the host ejected the medium" in result.stderr
         assert r.machine.boot_count == boots + 1
         assert r.machine.last_boot is not None
         assert r.machine.last_boot.device is BootDevice.IDER_FLOPPY
         assert r.machine.power_state is PowerState.ON
+        assert "Booted from IDE-R floppy: CLIBOOT\r\nbooted by outband ider" in serial.decode()
 
 
 def test_ider_and_kvm_say_what_they_need() -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .base import BootDevice, BootRequest, PowerAction
+from .bootmedia import StorageRedirection
 from .profile import HardwareProfile
 
 WIDTH: Final = 80
@@ -206,11 +207,12 @@ _DEVICE_LINES: Final = {
     BootDevice.PXE: ("Booting from network (PXE)...", "PXE-E61: Media test failure, check cable",
                      "PXE-M0F: Exiting PXE ROM."),
     BootDevice.CD: ("Booting from CD/DVD...", "No bootable medium found."),
-    BootDevice.IDER_CD: ("Booting from IDE-R CD-ROM...", "IDE-R: no medium attached."),
-    BootDevice.IDER_FLOPPY: ("Booting from IDE-R floppy...", "IDE-R: no medium attached."),
+    BootDevice.IDER_CD: ("Booting from IDE-R CD-ROM...",),
+    BootDevice.IDER_FLOPPY: ("Booting from IDE-R floppy...",),
     BootDevice.DIAGNOSTIC: ("Running platform diagnostics...", "Memory: PASS", "Storage: PASS", "Fan: PASS"),
 }
-"""What a boot from each device says before the hard disk takes over (none of them has a medium in sim)."""
+"""What a boot from each device says before the hard disk takes over (none of them has a medium in sim but IDE-R,
+whose medium the engine's IDE-R session attaches to ``SimConsole.storage``)."""
 
 KERNEL: Final = "6.1.0-outband-sim"
 
@@ -225,6 +227,8 @@ class SimConsole:
         self.hostname = hostname
         self.timing = timing
         self.screen = TextScreen()
+        self.storage = StorageRedirection()
+        """Where the engine's IDE-R session attaches a console's drives for the boot to read (bootmedia.py)."""
         self.power: PowerCallback | None = None
         self.phase = Phase.OFF
         self._clock = clock
@@ -353,6 +357,8 @@ class SimConsole:
             await self._setup()
             device = BootDevice.DEFAULT
         await self._lines(list(_DEVICE_LINES.get(device, ())), self.timing.post_line)
+        if device in (BootDevice.IDER_CD, BootDevice.IDER_FLOPPY):
+            await self.storage.boot(device, self._say)  # IDE-R (bootmedia.py): reports, then the disk boots
         await self._load_os()
 
     async def _setup(self) -> None:

@@ -98,6 +98,8 @@ class IderBridge:
             await self._reset_done.wait()
             if self._finished is not None or not self.host.enabled:
                 raise ConnectionError("the IDE-R session is over")
+            if self.host.busy:  # a command given up on (timed out) never completed: the channel is stuck
+                raise ConnectionError("the IDE-R console never completed the previous command")
             future: asyncio.Future[CommandCompleted] = asyncio.get_running_loop().create_future()
             self._pending = future
             self.host.submit(drive, packet, expect)
