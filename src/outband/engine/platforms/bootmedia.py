@@ -29,6 +29,7 @@ from typing import Final, Protocol
 from ...proto.redir.ider import CommandCompleted, StartMode
 from ...proto.redir.scsi import (
     MEDIUM_CHANGED,
+    SENSE_NAMES,
     DriveKind,
     Op,
     Sense,
@@ -239,7 +240,7 @@ def _text(field: bytes) -> str:
 
 def _check(sense: Sense, what: str) -> None:
     if not sense.ok:
-        raise BootFailed(f"{what} failed with sense {sense}")
+        raise BootFailed(f"{what} failed: {SENSE_NAMES.get(sense, 'error')} (sense {sense})")
 
 
 __all__ = ["DRIVE_NAME", "DRIVE_OF", "AtapiPort", "BootFailed", "BootOutcome", "StorageRedirection"]

@@ -24,7 +24,8 @@ Theory of operation, AMT side (:class:`IderHost`, what the host's ATAPI channel 
                   submit()   sends COMMAND_WRITTEN (0x50), one command at a time; 0x54 data is gathered (never
                              more than the command asked for) until a completed 0x54 or a 0x51 ends it
                              (CommandCompleted event); a 0x52 is answered with the command's write data (0x53)
-                  reset()    drops the command in flight, sends 0x46; 0x47 ends the reset (ResetCompleted)
+                  reset()    drops the command in flight, sends 0x46; 0x47 ends the reset (ResetSeen)
+                  heartbeat() a 0x4B at the interval the console asked for
                   --0x42-->  replies 0x43, CLOSED
 
 Both machines are sans-I/O: frames in (from :class:`~.frames.FrameDecoder` via the session manager), bytes out
@@ -650,10 +651,6 @@ class IderHost(_Side):
         self.resetting = True
         self._out.append(encode_reset_occurred(self._next_seq(), mask))
         return dropped
-
-    def ping(self) -> None:
-        if self.state is HostState.OPEN:
-            self._out.append(encode_plain(T.IDER_KEEPALIVE_PING, self._next_seq()))
 
     def heartbeat(self) -> None:
         if self.state is HostState.OPEN:

@@ -154,12 +154,6 @@ class PixelBuffer:
             at = start + row * stride
             self.pixels[at : at + len(line)] = line
 
-    def region(self, x: int, y: int, width: int, height: int) -> bytes:
-        step = width * self.format.bytes_per_pixel
-        stride = self.width * self.format.bytes_per_pixel
-        start = (y * self.width + x) * self.format.bytes_per_pixel
-        return b"".join(bytes(self.pixels[start + r * stride : start + r * stride + step]) for r in range(height))
-
 
 def rle_output_cap(width: int, height: int, fmt: PixelFormat) -> int:
     """Most tile data a legitimate width x height RLE rectangle can hold: every pixel as its own run (CPIXEL
@@ -180,9 +174,6 @@ class RectDecoder:
 
     def __init__(self) -> None:
         self._inflate: zlib._Decompress | None = None
-
-    def reset(self) -> None:
-        self._inflate = None
 
     def raw(self, target: PixelBuffer, x: int, y: int, width: int, height: int, body: bytes) -> None:
         target.put(x, y, width, height, body)
