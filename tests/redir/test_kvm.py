@@ -11,17 +11,23 @@ import zlib
 
 import pytest
 from tests.redir._kit import audit_ids, eventually
+from tests.redir._media import iso_image
 from tests.redir._mediakit import enable_kvm, media_engine
 
 from outband.aio.errors import AuthenticationError
 from outband.aio.redirection import RedirectionClient, SessionRefused, open_tcp_stream
+from outband.aio.tls import fingerprint_of
 from outband.client.amt import AmtClient
+from outband.client.ider import IderSession
 from outband.client.kvm import KvmChannel, KvmSession, VncBridge, encode_png, open_kvm_channel
 from outband.client.redirection import SolSession
 from outband.client.streams import direct_stream
+from outband.engine.platforms.base import BootDevice
 from outband.engine.platforms.console import TextScreen
 from outband.engine.platforms.framebuffer import FONT, VGA_PALETTE, TextFramebuffer
 from outband.proto.redir.frames import SessionKind
+from outband.proto.redir.kvm import KVM_START
+from outband.proto.redir.scsi import BytesMedium
 from outband.proto.rfb import RGB332, RGB565, RGB888, PixelFormat, RfbClient
 from outband.proto.rfb.pixels import PaletteEncoder
 
@@ -204,3 +210,36 @@ async def test_a_console_that_does_not_open_the_channel_properly_is_dropped() ->
         assert await asyncio.wait_for(client.receive(), 10) is None
         await client.aclose()
         await eventually(lambda: 1809 in audit_ids(r))
+
+
+async def test_kvm_and_ide_r_run_over_tls_with_a_pinned_certificate(tmp_path) -> None:
+    async with media_engine(tls_dir=tmp_path) as r:
+        pin = fingerprint_of(tmp_path / "cert.pem")
+        async with KvmSession(r.host, "admin", r.password, port=r.tls_port, tls=True, fingerprint=pin,
+                              timeout=10.0) as kvm:
+            assert screen_text(kvm, r.machine.console.screen) == r.machine.console.screen.text()
+        image = BytesMedium(iso_image("TLSCD", "over tls"))
+        async with IderSession(r.host, "admin", r.password, port=r.tls_port, tls=True, fingerprint=pin,
+                               cd=image, timeout=10.0):
+            lines: list[str] = []
+            assert await r.machine.console.storage.boot(BootDevice.IDER_CD, lines.append) is not None
+            assert lines[0] == "Booted from IDE-R CD-ROM: TLSCD"
+
+
+async def test_rfb_garbage_after_the_opening_closes_the_session_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    async with media_engine() as r:
+        stream = await open_tcp_stream(r.host, r.port)
+        client = await RedirectionClient.login(stream, SessionKind.KVM, "admin", r.password)
+        client.session.decoder.switch_to_raw()
+        await client.send(KVM_START)
+        received = b""
+        while len(received) < 8 + 12:
+            item = await asyncio.wait_for(client.receive(), 10)
+            assert item is not None
+            received += item.data  # type: ignore[union-attr]
+        await client.send(b"RFB 003.008\n\x01\x01" + bytes([0xEE]) * 40)  # then an unknown message type
+        while (item := await asyncio.wait_for(client.receive(), 10)) is not None:
+            pass
+        await client.aclose()
+        await eventually(lambda: 1809 in audit_ids(r))
+        assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
