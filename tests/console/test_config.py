@@ -31,10 +31,11 @@ def test_urls_get_async_drivers():
 
 
 def test_listen_addresses():
-    assert parse_listen("0.0.0.0:80") == ("0.0.0.0", 80)  # noqa: S104
+    assert parse_listen("0.0.0.0:80") == ("0.0.0.0", 80)
     assert parse_listen("[::1]:8443") == ("::1", 8443)
-    for bad in ("8080", "host:", "::1:8080", "host:70000", "[::1:80"):
-        with pytest.raises(ValueError):
+    for bad, message in (("8080", "not HOST:PORT"), ("host:", "not HOST:PORT"), ("::1:8080", "in brackets"),
+                         ("host:70000", "out of range"), ("[::1:80", "unbalanced")):
+        with pytest.raises(ValueError, match=message):
             parse_listen(bad)
 
 

@@ -7,11 +7,11 @@ import json
 import logging
 
 import pytest
+from tests.console._kit import ADMIN_PASSWORD, asgi_client
 
 from outband.console.logs import JsonFormatter, configure_logging, redact, register_secret, scrub
 from outband.console.permissions import Role
 from outband.console.runtime import open_runtime
-from tests.console._kit import ADMIN_PASSWORD, asgi_client
 
 
 def sample(text: str, name: str, **labels: str) -> float:

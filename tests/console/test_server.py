@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from tests.console._kit import ADMIN_PASSWORD
 from typer.testing import CliRunner
 
 from outband.cli.main import app as cli
@@ -19,7 +20,6 @@ from outband.console.api.deps import CSRF_HEADER, SESSION_COOKIE
 from outband.console.runtime import Runtime
 from outband.console.secrets import SecretBox, generate_key
 from outband.console.server import ConsoleServer
-from tests.console._kit import ADMIN_PASSWORD
 
 
 @pytest.fixture

@@ -59,10 +59,15 @@ def redact(text: str) -> str:
 _SECRET_KEY = re.compile(r"(?i)password|passwd|secret|token|api[_-]?key|authorization|csrf|cookie")
 
 
+def _secret_name(key: str) -> bool:
+    """``password``, ``api_key`` ... but not ``token_id``: references to secrets are not secrets."""
+    return bool(_SECRET_KEY.search(key)) and not key.lower().endswith(("_id", "_ids"))
+
+
 def scrub(value: Any) -> Any:
     """A copy of a JSON-like value with secret-named keys masked and strings redacted (audit details)."""
     if isinstance(value, Mapping):
-        return {str(k): (MASK if _SECRET_KEY.search(str(k)) else scrub(v)) for k, v in value.items()}
+        return {str(k): (MASK if _secret_name(str(k)) else scrub(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
     if isinstance(value, str):
@@ -84,7 +89,7 @@ class RedactingFilter(logging.Filter):
         record.exc_info = None
         for key, value in list(vars(record).items()):
             if key not in _STANDARD_ATTRS:
-                setattr(record, key, MASK if _SECRET_KEY.search(key) else scrub(value))
+                setattr(record, key, MASK if _secret_name(key) else scrub(value))
         return True
 
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .auth import bootstrap_admin
 from .config import Settings
@@ -28,6 +28,17 @@ from .secrets import SecretBox, check_key, load_box, stored_credentials
 log = logging.getLogger("outband.console")
 
 
+class Service(Protocol):
+    """Long-running work the console owns (job runner, health poller, schedule clock, MPS): started once the
+    runtime is open, stopped before the database closes."""
+
+    name: str
+
+    async def start(self, runtime: Runtime) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(eq=False)
 class Runtime:
     settings: Settings
@@ -40,6 +51,13 @@ class Runtime:
     generated_admin_password: str | None = None
     """Set on the first start when no admin password was given: show it once, then forget it."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _services: list[Service] = field(default_factory=list)
+
+    async def start_service(self, service: Service) -> None:
+        """Start a service now and stop it (in reverse order of starting) when the runtime closes."""
+        await service.start(self)
+        self._services.append(service)
+        log.info("started %s", service.name)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run background work owned by the console: cancelled and awaited on close, failures logged."""
@@ -57,7 +75,16 @@ class Runtime:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self._services if s.name == name), None)
+
     async def close(self) -> None:
+        while self._services:
+            service = self._services.pop()
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %s failed", service.name)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
