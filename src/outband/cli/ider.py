@@ -34,12 +34,12 @@ class Start(enum.StrEnum):
 
 
 _MODES = {Start.NOW: StartMode.NOW, Start.GRACEFUL: StartMode.GRACEFUL, Start.REBOOT: StartMode.ON_REBOOT}
-MB = 1e6
+def _amount(count: float) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.1f} kB"
 
 
 def describe(progress: Progress) -> str:
-    return (f"{progress.bytes_sent / MB:.1f} MB sent, {progress.commands} commands, "
-            f"{progress.throughput / MB:.2f} MB/s")
+    return f"{_amount(progress.bytes_sent)} sent, {progress.commands} commands, {_amount(progress.throughput)}/s"
 
 
 class _Ticker:
