@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from outband.aio.tls import fingerprint_of
+from outband.client import TransportError, services
 from outband.console.db.models import AuditEntry, Device, audit_devices
-from outband.console.devices.repository import SelectionError, load_targets, resolve_selection
+from outband.console.devices.repository import SelectionError, load_targets, record_state, resolve_selection
 from outband.console.permissions import Role
 from outband.console.schemas import Selection
 from outband.testing.engine import running_engine
@@ -201,3 +202,36 @@ async def test_power_only_role_cannot_change_devices(clients):
     reply = await clients[Role.POWER_ONLY].post("/api/devices?check=false", json={
         "name": "x", "host": "192.0.2.1", "password": "Secret-1"})
     assert reply.status_code == 403
+
+
+async def test_operation_seam_targets_clients_and_state(runtime, admin, engine_env):
+    """What a job does per device: load its target, talk through the shared connector, write the state back."""
+    device = (await admin.post("/api/devices", json=device_body(engine_env))).json()
+    offline = (await admin.post("/api/devices?check=false", json={"name": "gone", "host": "127.0.0.1",
+                                                                  "http_port": closed_port(),
+                                                                  "password": "Secret-1"})).json()
+    async with runtime.db.read() as session:
+        targets = await load_targets(session, runtime.box, [device["id"], offline["id"]])
+    outcomes = {}
+    for target in targets:
+        async with runtime.connector.client(target, operation="power") as amt:
+            try:
+                outcomes[target.device_id] = ("ok", await services.power_state(amt))
+            except TransportError as exc:
+                outcomes[target.device_id] = ("unreachable", str(exc))
+    async with runtime.db.write() as session:
+        for device_id, (kind, value) in outcomes.items():
+            if kind == "ok":
+                await record_state(session, device_id, reachable=True, power_state=value)
+            else:
+                await record_state(session, device_id, reachable=False, error=value)
+    live = (await admin.get(f"/api/devices/{device['id']}")).json()["state"]
+    dead = (await admin.get(f"/api/devices/{offline['id']}")).json()["state"]
+    assert live["power_state"] == int(engine_env.machine.power_state)
+    assert live["last_error"] is None
+    assert dead["reachable"] is False
+    assert "cannot connect" in dead["last_error"]
+    assert dead["last_seen_at"] is None
+    with pytest.raises(TypeError, match="not device state"):
+        async with runtime.db.write() as session:
+            await record_state(session, device["id"], reachable=True, name="renamed")

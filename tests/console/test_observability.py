@@ -70,11 +70,14 @@ def test_redaction_patterns():
 @pytest.fixture
 def captured_logs():
     stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
     handler = configure_logging("json", "INFO", stream)
     try:
         yield stream
     finally:
-        logging.getLogger().removeHandler(handler)
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def test_json_lines_carry_fields_but_no_secrets(captured_logs):

@@ -59,7 +59,7 @@ async def record_entry(db: Database, *, action: str, outcome: str, actor: str | 
     clean = scrub(dict(detail or {}))
     device_ids = sorted(set(devices))
     async with db.write() as session:
-        entry = AuditEntry(actor=actor, actor_id=actor_id, via=via, client=(client or None) and client[:64],
+        entry = AuditEntry(actor=actor, actor_id=actor_id, via=via, client=client[:64] if client else None,
                            action=action, outcome=outcome, status_code=status_code, detail=clean,
                            device_count=len(device_ids))
         session.add(entry)
