@@ -56,6 +56,7 @@ async def test_ider_boot_resets_the_machine_into_the_served_floppy(tmp_path: Pat
         assert r.machine.last_boot is not None
         assert r.machine.last_boot.device is BootDevice.IDER_FLOPPY
         assert r.machine.power_state is PowerState.ON
+        await eventually(lambda: b"login:" in serial)  # the firmware reports the boot after the eject
         assert "Booted from IDE-R floppy: CLIBOOT\r\nbooted by outband ider" in serial.decode()
 
 
@@ -69,6 +70,9 @@ def test_ider_and_kvm_say_what_they_need() -> None:
     bad = outband("kvm", "127.0.0.1", "--vnc", "nowhere", password="x")
     assert bad.exit_code == 2
     assert "ADDRESS:PORT" in bad.output
+    exposed = outband("kvm", "127.0.0.1", "--vnc", "0.0.0.0:5901", password="x")
+    assert exposed.exit_code == 2
+    assert "loopback address only" in exposed.output
 
 
 async def test_kvm_screenshot_writes_the_screen_as_png(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ can open (``--vnc 127.0.0.1:5901``), over AMT's KVM redirection (16994/16995).""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -25,10 +26,20 @@ consent policy asks, the user's consent code entered first."""
 
 
 def _address(value: str) -> tuple[str, int]:
+    """The --vnc address: loopback only, because the bridge asks a viewer for no password (AMT's KVM channel
+    offers RFB security None: the redirection login already happened)."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise CliValueError(f"--vnc wants ADDRESS:PORT, not {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise CliValueError(f"--vnc listens on a loopback address only (the viewer is not asked for a password), "
+                            f"not {host!r}")
+    return host, int(port)
 
 
 @device_command

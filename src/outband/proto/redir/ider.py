@@ -390,7 +390,7 @@ class ConsoleState(enum.Enum):
 
 @dataclass(slots=True)
 class _Transfer:
-    """A READ being streamed: what is left of the medium range, in chunks of ``chunk`` bytes."""
+    """A READ being streamed: where the rest of the medium range starts and how much of it is left."""
 
     drive: ScsiDrive
     offset: int
