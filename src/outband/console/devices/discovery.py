@@ -74,16 +74,9 @@ class _Progress:
 
 async def run_discovery(db: Database, connector: DeviceConnector, discovery_id: int, *, concurrency: int,
                         probe_seconds: float) -> None:
-    async with db.write() as session:
-        scan = await session.get(Discovery, discovery_id)
-        if scan is None:
-            return
-        scan.status = Status.RUNNING
-        network, http_port, tls_port = scan.network, scan.http_port, scan.tls_port
     progress = _Progress()
-    pending = probes(ipaddress.ip_network(network), http_port, tls_port)
 
-    async def worker() -> None:
+    async def worker(pending: Iterator[tuple[str, int, bool]]) -> None:
         for address, port, tls in pending:
             found = await _probe(connector, address, port, tls, probe_seconds)
             progress.probed += 1
@@ -97,11 +90,18 @@ async def run_discovery(db: Database, connector: DeviceConnector, discovery_id: 
             await _flush(db, discovery_id, progress)
 
     status, error = Status.SUCCEEDED, None
-    flushing = asyncio.create_task(flusher())
+    flushing: asyncio.Task[None] | None = None
     try:
+        async with db.write() as session:
+            scan = await session.get(Discovery, discovery_id)
+            if scan is None:
+                return
+            scan.status = Status.RUNNING
+            pending = probes(ipaddress.ip_network(scan.network), scan.http_port, scan.tls_port)
+        flushing = asyncio.create_task(flusher())
         async with asyncio.TaskGroup() as group:
             for _ in range(concurrency):
-                group.create_task(worker())
+                group.create_task(worker(pending))
     except asyncio.CancelledError:
         status = Status.CANCELLED
         raise
@@ -109,9 +109,10 @@ async def run_discovery(db: Database, connector: DeviceConnector, discovery_id: 
         log.exception("discovery %s failed", discovery_id)
         status, error = Status.FAILED, f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]
     finally:
-        flushing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flushing
+        if flushing is not None:
+            flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flushing
         await asyncio.shield(_finish(db, discovery_id, progress, status, error))
 
 
@@ -147,6 +148,16 @@ async def _finish(db: Database, discovery_id: int, progress: _Progress, status: 
     async with db.write() as session:
         await session.execute(update(Discovery).where(Discovery.id == discovery_id)
                               .values(status=status, error=error, finished_at=utcnow()))
+
+
+async def end_unfinished(db: Database, discovery_id: int, status: Status, error: str | None = None) -> None:
+    """Close a scan whose task never ran to its own end (cancelled before it started)."""
+    async with db.write() as session:
+        await session.execute(
+            update(Discovery).where(Discovery.id == discovery_id,
+                                    Discovery.status.in_([Status.PENDING, Status.RUNNING]))
+            .values(status=status, error=error, finished_at=utcnow())
+        )
 
 
 async def fail_interrupted(db: Database) -> int:

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from ...db.models import DiscoveredEndpoint, Discovery
-from ...devices.discovery import parse_network, probe_count, run_discovery
+from ...db.models import DiscoveredEndpoint, Discovery, Status
+from ...devices.discovery import end_unfinished, parse_network, probe_count, run_discovery
 from ...runtime import Runtime
 from ...schemas import DiscoveryCreate, DiscoveryPublic, EndpointPublic
 from ..common import CONFLICT, NOT_FOUND, IdPath, conflict, not_found, unprocessable
@@ -81,7 +81,8 @@ async def cancel_discovery(discovery_id: IdPath, runtime: RuntimeDep, audit: Req
     if current.status.finished or task is None:
         raise conflict(f"the discovery is {current.status.value}")
     task.cancel()
-    await asyncio.wait([task])  # its outcome is what the row now says
+    await asyncio.wait([task])
+    await end_unfinished(runtime.db, discovery_id, Status.CANCELLED)  # cancelled before it even started
     return await _public(runtime, discovery_id, found=True)
 
 
