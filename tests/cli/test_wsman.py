@@ -131,7 +131,7 @@ def echo_service(calls: list[CimObject]) -> Service:
         calls.append(message)
         out = CimObject("Echo_OUTPUT", resource_uri(ECHO))
         out["Heard"] = str(len(message.fields))
-        out["ReturnValue"] = "0"
+        out["ReturnValue"] = 0
         return out
 
     return service
