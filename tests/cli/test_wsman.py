@@ -218,7 +218,7 @@ async def test_invoke_with_reference_parameter(env_and_calls: tuple[RunningEngin
     assert result.exit_code == 0, result.output
     output = json.loads(result.stdout)
     assert output["element"] == "Echo_OUTPUT"
-    assert output["properties"] == {"Heard": "3", "ReturnValue": "0"}
+    assert output["properties"] == {"Heard": "3", "ReturnValue": 0}
     [message] = calls
     assert message.getlist("Note") == ["hi there", "again"]
     assert message["Target"] == EndpointReference.to(
