@@ -139,10 +139,11 @@ class ChannelTransport(asyncio.Transport):
             self._finish(self._peer_gone[0])
 
     def _peer_closed(self, exc: Exception | None) -> None:
-        """The channel ended on the wire; data still waiting for a paused reader is delivered first."""
+        """The channel ended on the wire.  After a clean close, data still waiting for a paused reader is
+        delivered first; when the whole tunnel died (``exc``) it is dropped."""
         self._peer_gone = (exc,)
         self._closing = True
-        if not self._pending:
+        if exc is not None or not self._pending:
             self._finish(exc)
 
     def _finish(self, exc: Exception | None) -> None:
@@ -198,7 +199,9 @@ class ChannelTransport(asyncio.Transport):
         return self._closing
 
     def close(self) -> None:
-        if not self._closing:
+        if self._peer_gone is not None:  # closed on the wire already: only undelivered data remains
+            self._finish(self._peer_gone[0])
+        elif not self._closing:
             self._closing = True
             self._tunnel._close(self.channel_id, discard=False)
 
@@ -503,6 +506,10 @@ async def splice_to_tcp(tunnel: AmtTunnel, request: ChannelRequested, host: str,
         log.info("CIRA channel %d to %s:%d refused: %s", request.channel_id, host, port, exc)
         tunnel.reject_channel(request.channel_id, OpenFailureReason.CONNECT_FAILED)
         return
+    except asyncio.CancelledError:  # cancelled as the connection completed: do not leak it
+        if local_side.transport is not None:
+            local_side.transport.close()
+        raise
     local.pause_reading()  # until the channel is wired (a server may speak first)
     try:
         tunnel.accept_channel(request.channel_id, channel_side)

@@ -3,7 +3,8 @@
 ::
 
     TransportError                 the device could not be talked to as asked
-    ├── ConnectError               refused, unreachable, TLS handshake or pinning failure
+    ├── ConnectError               refused, unreachable, TLS handshake failure
+    │   └── CertificateMismatch    the certificate is not the pinned one
     ├── RequestTimeout             no answer within the timeout
     ├── AuthenticationError        credentials refused (401 after answering a fresh challenge), or lockout
     └── BadResponse                an answer that is not the protocol (wrong status, unreadable body)
@@ -24,6 +25,10 @@ class TransportError(Exception):
 
 class ConnectError(TransportError):
     pass
+
+
+class CertificateMismatch(ConnectError):
+    """The device's TLS certificate is not the one pinned for it (a different device, or an interception)."""
 
 
 class RequestTimeout(TransportError):

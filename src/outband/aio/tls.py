@@ -9,6 +9,7 @@ asked for) skips verification.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import ssl
 from pathlib import Path
@@ -33,8 +34,10 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     return ctx
 
 
+@functools.lru_cache(maxsize=16)
 def client_context(*, verify: bool = True, cafile: Path | None = None, legacy: bool = False) -> ssl.SSLContext:
-    """A client context.  ``verify=False`` is for pinning (the fingerprint is checked instead) or opt-in
+    """A client context, shared: loading the CA store costs tens of milliseconds, far too much per device
+    call at fleet scale.  ``verify=False`` is for pinning (the fingerprint is checked instead) or opt-in
     insecure use; ``legacy`` re-enables TLS 1.0/1.1 for very old firmware."""
     ctx = ssl.create_default_context(cafile=str(cafile) if cafile else None)
     if not verify:

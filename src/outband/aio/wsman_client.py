@@ -21,7 +21,14 @@ from ..proto.digest import DigestClient, DigestError
 from ..proto.wsman import DecodeError, Envelope, parse_envelope
 from ..proto.wsman import messages as msg
 from ..proto.wsman.envelope import IdentifyResponse
-from .errors import AuthenticationError, BadResponse, ConnectError, RequestTimeout, TransportError
+from .errors import (
+    AuthenticationError,
+    BadResponse,
+    CertificateMismatch,
+    ConnectError,
+    RequestTimeout,
+    TransportError,
+)
 from .tls import client_context, normalize_fingerprint
 
 HTTP_PORT: Final = 16992
@@ -180,7 +187,7 @@ class WsmanTransport:
         except TransportError:
             raise
         except aiohttp.ServerFingerprintMismatch:
-            raise ConnectError("TLS certificate does not match the pinned fingerprint", host=self.host) from None
+            raise CertificateMismatch("TLS certificate does not match the pinned fingerprint", host=self.host) from None
         except aiohttp.ClientConnectorCertificateError as exc:
             raise ConnectError(f"TLS certificate rejected: {exc.certificate_error}", host=self.host) from None
         except aiohttp.ClientConnectorError as exc:
