@@ -2,7 +2,7 @@
 
 import typer
 
-from . import console, sol, wsman
+from . import console, sol, up, wsman
 from .engine import engine_command
 
 app = typer.Typer(no_args_is_help=True, help="Out-of-band management with Intel AMT's protocols.")
@@ -10,6 +10,7 @@ app.add_typer(wsman.app, name="wsman")
 app.add_typer(console.app, name="console")
 app.command("engine", epilog=None)(engine_command)
 app.command("sol", epilog=sol.EPILOG)(sol.sol_command)
+app.command("up")(up.up_command)
 
 
 def main() -> None:

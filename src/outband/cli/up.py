@@ -1,0 +1,288 @@
+"""``outband up``: the console and a simulated fleet in one process, the fleet already registered.
+
+Theory of operation (one start, every step idempotent so a restart on the same data directory finds the same
+fleet and adds nothing twice):
+
+1. open the console's runtime (database migrated, secret key, first admin), as ``outband console`` does;
+2. choose the fleet's admin password: the one the console already stores (encrypted) as the credentials of
+   a registered simulated engine, else a new strong one.  It exists nowhere else: each engine keeps only
+   its Digest HA1, the console only the Fernet token;
+3. launch N engines (``engine.launcher``, fleet mode) on ``--fleet-base`` and the following loopback
+   addresses with the standard ports 16992-16995, their state in ``<data dir>/simulated-fleet``;
+4. register every engine the console does not know yet (matched by address and port, so renamed devices
+   are not added again) as ``sim-001``, ``sim-002``, ... with tags and groups for the filters to show, then
+   check each one (identify, authenticate, read its power state) so the device list starts out current;
+5. serve the console, print where and how to sign in, and run until SIGINT/SIGTERM.
+
+Transport: the engines are registered for direct (LAN) access on their loopback addresses.  DESIGN.md's
+target is engines dialling the console over CIRA; once the console runs its MPS as a runtime service, step
+3 gives ``LaunchOptions(cira=CiraOptions(<the MPS>, ...))`` and step 4 registers the devices with
+``transport=cira`` instead of an address (:data:`FLEET_TRANSPORT` is that switch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Final
+
+import typer
+from sqlalchemy import select
+
+from ..console.audit import OK, record_entry
+from ..console.config import DEFAULT_LISTEN, Settings
+from ..console.db.models import Device, Transport
+from ..console.devices.connect import DeviceCheckError, DeviceFacts, DeviceTarget
+from ..console.devices.repository import chunks, ensure_group, ensure_tags, new_device, record_state
+from ..console.logs import configure_logging, register_secret
+from ..console.runtime import Runtime, open_runtime
+from ..console.schemas import DeviceCreate
+from ..console.secrets import SecretKeyError
+from ..console.server import ConsoleServer
+from ..engine.launcher import Launched, LaunchOptions, fleet_addresses, generate_password, launch
+from .console import ConfigOption, DataDirOption, ListenOption, announce, err, settings_from
+
+DEFAULT_FLEET: Final = 20
+DEFAULT_FLEET_BASE: Final = "127.1.0.1"
+FLEET_DIR: Final = "simulated-fleet"
+FLEET_TRANSPORT: Final = Transport.DIRECT
+"""How the console reaches the simulated engines (see the module docstring for the CIRA switch)."""
+SOCKETS_PER_ENGINE: Final = 4
+"""16992-16995 on every address."""
+CHECKS_AT_ONCE: Final = 64
+REGISTER_BATCH: Final = 500
+TAG: Final = "lab"
+
+
+@dataclass(frozen=True, slots=True)
+class FleetPlan:
+    size: int
+    base: str = DEFAULT_FLEET_BASE
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where one simulated engine sits in the console: name, tags and group."""
+
+    name: str
+    tags: list[str]
+    group: str
+
+
+def placement(index: int, size: int) -> Placement:
+    """sim-001 .. sim-N; all tagged ``lab``, every fifth a ``kiosk`` (the rest ``desk``), the first half on
+    ``floor-1`` and the second on ``floor-2`` -- so tag and group filters select something smaller than all."""
+    kind = "kiosk" if index % 5 == 4 else "desk"
+    return Placement(f"sim-{index + 1:03d}", [TAG, kind], "floor-1" if index < (size + 1) // 2 else "floor-2")
+
+
+@dataclass(slots=True)
+class FleetReport:
+    addresses: list[str]
+    added: int = 0
+    known: int = 0
+    reachable: int = 0
+    skipped: list[str] = field(default_factory=list)
+    """Names taken by devices at other addresses (those engines stay unregistered)."""
+
+
+@dataclass(slots=True)
+class Running:
+    runtime: Runtime
+    server: ConsoleServer
+    fleet: Launched | None
+    report: FleetReport
+
+
+def check_descriptors(size: int) -> None:
+    """Fail early and clearly when the process cannot hold the fleet's listening sockets."""
+    wanted = size * SOCKETS_PER_ENGINE + 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        raise ValueError(f"{size} engines need about {wanted} file descriptors and this process may open "
+                         f"{hard} (ulimit -Hn); simulate fewer or raise the limit")
+
+
+async def fleet_password(runtime: Runtime, addresses: Sequence[str]) -> str:
+    """The admin password the fleet already has (decrypted from the first registered engine), else a new one."""
+    async with runtime.db.read() as session:
+        for part in chunks(addresses):
+            stored = (await session.execute(
+                select(Device.password_enc).where(Device.host.in_(part), Device.http_port == 16992)
+                .order_by(Device.id).limit(1))).scalar_one_or_none()
+            if stored is not None:
+                return runtime.box.decrypt(stored)
+    return generate_password()
+
+
+async def register_fleet(runtime: Runtime, addresses: Sequence[str], password: str,
+                         fingerprint: str | None) -> tuple[FleetReport, list[int]]:
+    """Add the engines the console does not know yet; return the report and the ids of every fleet device."""
+    report = FleetReport(list(addresses))
+    by_host: dict[str, int] = {}
+    async with runtime.db.read() as session:
+        rows = await session.execute(select(Device.host, Device.id, Device.name).where(Device.http_port == 16992))
+        names = set()
+        wanted = set(addresses)
+        for host, device_id, name in rows:
+            names.add(name)
+            if host in wanted:
+                by_host.setdefault(host, device_id)
+    report.known = len(by_host)
+    pending: list[tuple[str, Placement]] = []
+    for index, address in enumerate(addresses):
+        if address in by_host:
+            continue
+        spot = placement(index, len(addresses))
+        if spot.name in names:
+            report.skipped.append(spot.name)
+        else:
+            pending.append((address, spot))
+    added: list[int] = []
+    for start in range(0, len(pending), REGISTER_BATCH):
+        async with runtime.db.write() as session:
+            devices = []
+            for address, spot in pending[start:start + REGISTER_BATCH]:
+                spec = DeviceCreate(name=spot.name, host=address, password=password, fingerprint=fingerprint,
+                                    tags=spot.tags, group=spot.group)
+                device = new_device(spec, runtime.box, await ensure_tags(session, spot.tags),
+                                    await ensure_group(session, spot.group))
+                device.transport = FLEET_TRANSPORT
+                session.add(device)
+                devices.append(device)
+            await session.flush()
+            added += [device.id for device in devices]
+    report.added = len(added)
+    if added:
+        await record_entry(runtime.db, action="up.register_fleet", outcome=OK, via="system", devices=added,
+                           detail={"added": len(added), "first": addresses[0], "engines": len(addresses)})
+    return report, sorted([*by_host.values(), *added])
+
+
+async def refresh_states(runtime: Runtime, device_ids: Sequence[int], password: str) -> int:
+    """Check every fleet device as adding one does, and store what it said; returns how many answered."""
+    async with runtime.db.read() as session:
+        devices = (await session.execute(select(Device).where(Device.id.in_(list(device_ids))))).scalars().all()
+        targets = [DeviceTarget.of(device, password) for device in devices]
+    gate = asyncio.Semaphore(CHECKS_AT_ONCE)
+    outcomes: list[tuple[int, DeviceFacts | str]] = []
+
+    async def check(target: DeviceTarget) -> None:
+        assert target.device_id is not None
+        async with gate:
+            try:
+                outcomes.append((target.device_id, await runtime.connector.check(target)))
+            except DeviceCheckError as exc:
+                outcomes.append((target.device_id, exc.message))
+
+    async with asyncio.TaskGroup() as group:
+        for target in targets:
+            group.create_task(check(target))
+    async with runtime.db.write() as session:
+        for device_id, outcome in outcomes:
+            if isinstance(outcome, str):
+                await record_state(session, device_id, reachable=False, error=outcome)
+            else:
+                await record_state(session, device_id, reachable=True, power_state=outcome.power_state,
+                                   amt_version=outcome.amt_version, provisioning_mode=outcome.provisioning_mode,
+                                   uuid=outcome.uuid)
+    return sum(1 for _, outcome in outcomes if not isinstance(outcome, str))
+
+
+@contextlib.asynccontextmanager
+async def console_with_fleet(settings: Settings, plan: FleetPlan) -> AsyncIterator[Running]:
+    """The console serving, with ``plan.size`` engines launched and registered; all stopped on exit."""
+    addresses = fleet_addresses(plan.base, plan.size) if plan.size else []
+    if plan.size:
+        check_descriptors(plan.size)
+    runtime = await open_runtime(settings)
+    try:
+        fleet: Launched | None = None
+        report = FleetReport(addresses)
+        if plan.size:
+            password = await fleet_password(runtime, addresses)
+            register_secret(password)
+            fleet = await launch(LaunchOptions(fleet=plan.size, fleet_base=plan.base, admin_password=password,
+                                               state_dir=settings.data_dir / FLEET_DIR))
+        try:
+            if fleet is not None:
+                report, device_ids = await register_fleet(runtime, addresses, password, fleet.tls_fingerprint)
+                report.reachable = await refresh_states(runtime, device_ids, password)
+            host, port = settings.listen_address
+            server = ConsoleServer(runtime, host, port)
+            await server.start()
+            try:
+                yield Running(runtime, server, fleet, report)
+            finally:
+                await server.stop()
+        finally:
+            if fleet is not None:
+                await fleet.server.stop()
+                fleet.database.close()
+    finally:
+        await runtime.close()
+
+
+def describe(running: Running, settings: Settings) -> list[str]:
+    """What ``outband up`` prints after the console's own lines: the fleet, how to sign in, what to try."""
+    lines: list[str] = []
+    report = running.report
+    if report.addresses:
+        first, last = report.addresses[0], report.addresses[-1]
+        size = len(report.addresses)
+        lines.append(f"  simulated fleet: {size} engine(s) on {first} .. {last} (WS-MAN port 16992, TLS 16993, "
+                     f"redirection 16994/16995), state in {settings.data_dir / FLEET_DIR}")
+        lines.append(f"  registered as {placement(0, size).name} .. {placement(size - 1, size).name} "
+                     f"({report.added} added now, {report.known} known), tags {TAG}/desk/kiosk, groups "
+                     f"floor-1/floor-2; {report.reachable} answered the check")
+        if report.skipped:
+            lines.append(f"  [yellow]not registered (name taken by another device):[/yellow] "
+                         f"{', '.join(report.skipped[:10])}{' ...' if len(report.skipped) > 10 else ''}")
+    if running.runtime.generated_admin_password is None:
+        source = ("OUTBAND_ADMIN_PASSWORD" if settings.admin_password is not None
+                  else "the password shown on the first start")
+        lines.append(f"  sign in as admin with {source}")
+    url = running.server.url
+    prefix = "" if url == f"http://{DEFAULT_LISTEN}" else f"export OUTBAND_URL={url}; "
+    lines.append(f"  try: {prefix}outband fleet login && outband fleet power status --all")
+    return lines
+
+
+async def _serve(settings: Settings, plan: FleetPlan) -> None:
+    async with console_with_fleet(settings, plan) as running:
+        running.server.stop_on_signals()
+        announce(running.runtime, running.server.url)
+        for line in describe(running, settings):
+            err.print(line)
+        await running.server.wait()
+
+
+def up_command(
+    simulate: Annotated[int, typer.Option(
+        "--simulate", min=0, max=100_000, help="How many simulated engines to run and register (0: none).")
+    ] = DEFAULT_FLEET,
+    listen: ListenOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    fleet_base: Annotated[str, typer.Option(
+        "--fleet-base", help="Loopback address of the first engine; the others follow it.")] = DEFAULT_FLEET_BASE,
+) -> None:
+    """Start the console with a simulated fleet already registered: the one-command demo.
+
+    Prints the console's URL, the admin sign-in (OUTBAND_ADMIN_PASSWORD, else a one-time password on the first
+    start) and a CLI command to try.  Run it again on the same --data-dir to get the same console and fleet.
+    """
+    settings = settings_from(listen, None, data_dir, config)
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        fleet_addresses(fleet_base, max(simulate, 1))
+        asyncio.run(_serve(settings, FleetPlan(simulate, fleet_base)))
+    except (OSError, SecretKeyError, ValueError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass
+
