@@ -24,11 +24,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ... import __version__
 from ..runtime import Runtime
+from ..web.serve import WebApp
 from .deps import route_permission
-from .routes import audit, auth, devices, discovery, system, users
+from .routes import audit, auth, devices, discovery, images, relay, system, users
 
 API_ROUTERS: Final[Sequence[APIRouter]] = (
-    auth.router, users.router, devices.router, discovery.router, audit.router, system.router,
+    auth.router, users.router, devices.router, discovery.router, audit.router, system.router, relay.router,
+    images.router,
 )
 """Everything under /api, in the order the docs show it."""
 API_PREFIX: Final = "/api"
@@ -127,6 +129,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     publish_permissions(app.state.operations)
     for prefix, router in routers:
         app.include_router(router, prefix=prefix)
+    app.mount("/", WebApp())  # last: the web UI's pages answer every path no route above claims
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_middleware(_Hardening, max_body=MAX_BODY_BYTES)
     return app
