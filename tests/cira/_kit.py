@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from outband.aio.tls import generate_self_signed, server_context
 from outband.aio.wsman_client import WsmanTransport
+from outband.client.amt import AmtClient
 from outband.engine import cira
 from outband.engine.core import Engine, EngineConfig, all_services
 from outband.engine.platforms.base import PowerState
@@ -17,6 +19,8 @@ from outband.engine.platforms.console import ConsoleTiming, SimConsole
 from outband.engine.platforms.sim import SimMachine
 from outband.engine.server import EngineServer, Ports
 from outband.engine.state import Database, StateStore
+from outband.proto.wsman import EndpointReference
+from outband.proto.wsman.namespaces import resource_uri
 from outband.testing.mps import LoopbackMps
 
 FAST = cira.CiraTuning(backoff=cira.Backoff(base=0.05, cap=0.4), config_poll=0.05, keepalive_interval=0.2,
@@ -25,6 +29,7 @@ FAST = cira.CiraTuning(backoff=cira.Backoff(base=0.05, cap=0.4), config_poll=0.0
 MPS_USER = "0123456789abcdef"
 MPS_PASSWORD = "Mps!Passw0rd"
 ALL_REDIRECTION = 32768 + 1 + 2
+PERIODIC_25S = base64.b64decode("AAAAAAAAABk=")
 
 
 @dataclass
@@ -50,12 +55,13 @@ def mps_options(mps: LoopbackMps, *, password: str = MPS_PASSWORD) -> cira.CiraO
 
 @asynccontextmanager
 async def cira_engine(tls_dir: Path, override: cira.CiraOptions | None, *, tuning: cira.CiraTuning = FAST,
-                      domain: str = "") -> AsyncIterator[CiraEnv]:
+                      domain: str = "", password: str | None = None, machine: SimMachine | None = None,
+                      ) -> AsyncIterator[CiraEnv]:
     """One engine on 127.0.0.1 (HTTP, TLS, redirection and redirection over TLS, all ephemeral) whose CIRA
     client is attached as the launcher attaches it."""
-    password = "Aa1!" + secrets.token_urlsafe(12)
+    password = password or "Aa1!" + secrets.token_urlsafe(12)
     db = Database(":memory:")
-    machine = SimMachine(power_state=PowerState.ON, console=SimConsole(timing=ConsoleTiming.instant()))
+    machine = machine or SimMachine(power_state=PowerState.ON, console=SimConsole(timing=ConsoleTiming.instant()))
     config = EngineConfig(services=(*all_services(), cira.service), admin_password=password, hostname="cira-sim",
                           domain=domain)
     engine = Engine(config, machine, StateStore(db, config.engine_id))
@@ -70,3 +76,26 @@ async def cira_engine(tls_dir: Path, override: cira.CiraOptions | None, *, tunin
         await server.stop()
         await client.aclose()
         db.close()
+
+
+async def configure_cira(env: CiraEnv, *, root_der: bytes, host: str, port: int, username: str, password: str,
+                         common_name: str) -> None:
+    """Configure CIRA over WS-MAN as RPS does (``ciraConfiguration.ts``): the MPS root, the server, a periodic
+    policy (every 25 s, tunnel kept), and environment detection that puts the device outside the intranet."""
+    async with env.direct() as transport:
+        amt = AmtClient("127.0.0.1", transport=transport)
+        added = await amt.invoke("AMT_PublicKeyManagementService", "AddTrustedRootCertificate",
+                                 {"CertificateBlob": root_der})
+        assert added["ReturnValue"] == 0
+        server = await amt.invoke("AMT_RemoteAccessService", "AddMpServer", {
+            "AccessInfo": host, "InfoFormat": 3, "Port": port, "AuthMethod": 2, "Username": username,
+            "Password": password, "CN": common_name})
+        assert server["ReturnValue"] == 0
+        mps = EndpointReference.to(resource_uri("AMT_ManagementPresenceRemoteSAP"),
+                                   {"Name": "Intel(r) AMT:Management Presence Server 0"})
+        rule = await amt.invoke("AMT_RemoteAccessService", "AddRemoteAccessPolicyRule", {
+            "Trigger": 2, "TunnelLifeTime": 0, "ExtendedData": PERIODIC_25S, "MpServer": mps})
+        assert rule["ReturnValue"] == 0
+        settings = await amt.get("AMT_EnvironmentDetectionSettingData")
+        settings["DetectionStrings"] = ["f81d4fae-7dec-11d0-a765-00a0c91e6bf6.com"]
+        await amt.put(settings)

@@ -4,7 +4,6 @@ channel), SOL through the tunnel, keepalives, refusals, a cut tunnel and the rec
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 import ssl
 from pathlib import Path
@@ -12,15 +11,12 @@ from pathlib import Path
 import pytest
 
 from outband.aio.redirection import TcpStream
-from outband.client.amt import AmtClient
 from outband.client.redirection import SolSession
 from outband.engine import cira
 from outband.proto.apf import AMT_PORTS, ConnectionLost, MpsConnection
-from outband.proto.wsman import EndpointReference
-from outband.proto.wsman.namespaces import resource_uri
 from outband.testing.mps import ConnectedDevice, LoopbackMps
 
-from ._kit import ALL_REDIRECTION, MPS_PASSWORD, MPS_USER, CiraEnv, cira_engine, mps_options
+from ._kit import ALL_REDIRECTION, MPS_PASSWORD, MPS_USER, CiraEnv, cira_engine, configure_cira, mps_options
 
 WITHIN = 10.0
 
@@ -167,28 +163,9 @@ async def test_engine_stop_ends_the_tunnel(tmp_path: Path, mps: LoopbackMps) -> 
 # ---------------------------------------------------------------------------------------------- WS-MAN configured
 
 
-def _mps_epr(name: str) -> EndpointReference:
-    return EndpointReference.to(resource_uri("AMT_ManagementPresenceRemoteSAP"), {"Name": name})
-
-
 async def configure_like_rps(env: CiraEnv, mps: LoopbackMps, *, common_name: str = "localhost") -> None:
-    """RPS's CIRA configuration: trusted root, MPS server, periodic policy, environment detection."""
-    async with env.direct() as transport:
-        amt = AmtClient("127.0.0.1", transport=transport)
-        added = await amt.invoke("AMT_PublicKeyManagementService", "AddTrustedRootCertificate",
-                                 {"CertificateBlob": mps.cert_der})
-        assert added["ReturnValue"] == 0
-        server = await amt.invoke("AMT_RemoteAccessService", "AddMpServer", {
-            "AccessInfo": "127.0.0.1", "InfoFormat": 3, "Port": mps.port, "AuthMethod": 2,
-            "Username": MPS_USER, "Password": MPS_PASSWORD, "CN": common_name})
-        assert server["ReturnValue"] == 0
-        rule = await amt.invoke("AMT_RemoteAccessService", "AddRemoteAccessPolicyRule", {
-            "Trigger": 2, "TunnelLifeTime": 0, "ExtendedData": base64.b64decode("AAAAAAAAABk="),
-            "MpServer": _mps_epr("Intel(r) AMT:Management Presence Server 0")})
-        assert rule["ReturnValue"] == 0
-        settings = await amt.get("AMT_EnvironmentDetectionSettingData")
-        settings["DetectionStrings"] = ["f81d4fae-7dec-11d0-a765-00a0c91e6bf6.com"]
-        await amt.put(settings)
+    await configure_cira(env, root_der=mps.cert_der, host="127.0.0.1", port=mps.port, username=MPS_USER,
+                         password=MPS_PASSWORD, common_name=common_name)
 
 
 async def test_cira_configured_over_wsman_like_rps(tmp_path: Path, mps: LoopbackMps) -> None:

@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 HIGH_WATER: Final = 64 * 1024
 LOW_WATER: Final = 16 * 1024
 CHANNEL_OPEN_TIMEOUT: Final = 30.0
+CLOSE_GRACE: Final = 2.0
+"""How long an ended tunnel waits for the peer's TLS close before dropping the connection."""
 HTTP_PROBE_REPLY: Final = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 40\r\n"
                            b"\r\noutband MPS: Intel AMT connects here.\r\n\r\n")
 """What a browser gets on the MPS port: like both MPS implementations, one port serves a probe and AMT."""
@@ -250,7 +252,10 @@ class _Tunnel(asyncio.Protocol, Generic[M]):
         self.channels: dict[int, ChannelTransport] = {}
         self.closed: asyncio.Future[DisconnectError] = self.loop.create_future()
         """Resolves to the error that ended the tunnel (a ByApplication for a normal close)."""
+        self.gone: asyncio.Future[None] = self.loop.create_future()
+        """Resolves once the TCP connection itself is closed (at most CLOSE_GRACE after the end)."""
         self._timer: asyncio.TimerHandle | None = None
+        self._abort_later: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------------------------------ asyncio
 
@@ -272,6 +277,10 @@ class _Tunnel(asyncio.Protocol, Generic[M]):
     def connection_lost(self, exc: Exception | None) -> None:
         self._dispatch(self.machine.connection_lost(self.loop.time()))
         self._cancel_timer()
+        if self._abort_later is not None:
+            self._abort_later.cancel()
+        if not self.gone.done():
+            self.gone.set_result(None)
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -361,8 +370,9 @@ class _Tunnel(asyncio.Protocol, Generic[M]):
     def _end(self, error: DisconnectError) -> None:
         self._flush()
         self._cancel_timer()
-        if self.transport is not None:
-            self.transport.close()
+        if self.transport is not None and not self.gone.done():
+            self.transport.close()  # TLS waits for the peer's close_notify, which a dead peer never sends
+            self._abort_later = self.loop.call_later(CLOSE_GRACE, self.abort)
         if not self.closed.done():
             self.closed.set_result(error)
         self._on_terminated(error)

@@ -224,6 +224,7 @@ class CiraClient:
         self.tuning = tuning or CiraTuning()
         self.status = CiraStatus()
         self.tunnel: AmtTunnel | None = None
+        self._last_tunnel: AmtTunnel | None = None
         self._changed_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._poll: asyncio.TimerHandle | None = None
@@ -238,23 +239,28 @@ class CiraClient:
         self._check_config()
 
     def stop(self) -> None:
-        """Stop at once: no further dial, the tunnel dropped, nothing left running afterwards."""
+        """Stop at once: no further dial, the tunnel ended (DISCONNECT, then the connection closes within
+        ``aio.apf.CLOSE_GRACE``), nothing left running afterwards."""
         self._stopped = True
         if self._poll is not None:
             self._poll.cancel()
             self._poll = None
         if self.tunnel is not None:
+            self._last_tunnel = self.tunnel
             self.tunnel.close()
         for task in (self._task, *self._splices):
             if task is not None:
                 task.cancel()
 
     async def aclose(self) -> None:
+        """Stop, and wait until the task, the channels and the connection are all gone."""
         self.stop()
         tasks = [t for t in (self._task, *self._splices) if t is not None]
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._last_tunnel is not None:
+            await asyncio.shield(self._last_tunnel.gone)
 
     def targets(self) -> list[CiraTarget]:
         return [self.override] if self.override is not None else configured_targets(self.engine)

@@ -114,8 +114,11 @@ class LoopbackMps:
     async def aclose(self) -> None:
         if self._server is not None:
             self._server.close()
-        for device in self.connected():
-            device.tunnel.close()
+        tunnels = [device.tunnel for device in self.connected()]
+        for tunnel in tunnels:
+            tunnel.close()
+        for tunnel in tunnels:
+            await asyncio.shield(tunnel.gone)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
