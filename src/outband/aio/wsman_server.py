@@ -78,11 +78,11 @@ def _handler(resolve: EndpointResolver) -> Callable[[web.Request], Awaitable[web
             raise web.HTTPNotFound()
         peer = _peer(request)
         if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
-            return await _fault_response(request, endpoint, Header(), F.EncodingLimit(
+            return _fault_response(endpoint, Header(), F.EncodingLimit(
                 detail=F.detail_uri("MaxEnvelopeSize")), close=True)
         body = await _read_capped(request)
         if body is None:
-            return await _fault_response(request, endpoint, Header(), F.EncodingLimit(
+            return _fault_response(endpoint, Header(), F.EncodingLimit(
                 detail=F.detail_uri("MaxEnvelopeSize")), close=True)
 
         authorization = request.headers.get("Authorization")
@@ -94,7 +94,7 @@ def _handler(resolve: EndpointResolver) -> Callable[[web.Request], Awaitable[web
             except DecodeError:
                 envelope = None
             if envelope is not None and isinstance(envelope.body, Identify):
-                return await _soap_response(request, endpoint, endpoint.identify(envelope))
+                return _soap_response(endpoint, endpoint.identify(envelope))
 
         result = endpoint.verifier.verify(
             request.method, authorization, body, expected_uri=request.raw_path, peer=peer
@@ -110,9 +110,9 @@ def _handler(resolve: EndpointResolver) -> Callable[[web.Request], Awaitable[web
             fault: F.WsmanFault = (
                 F.EncodingLimit(str(exc)) if exc.limit else F.SchemaValidationError(detail=str(exc)[:200])
             )
-            return await _fault_response(request, endpoint, Header(), fault)
+            return _fault_response(endpoint, Header(), fault)
         answer = await endpoint.dispatch(envelope, result.username, peer)
-        return await _soap_response(request, endpoint, answer)
+        return _soap_response(endpoint, answer)
 
     return handle
 
@@ -142,18 +142,19 @@ def _unauthorized(endpoint: WsmanEndpoint, *, stale: bool) -> web.Response:
     )
 
 
-async def _fault_response(
-    request: web.Request, endpoint: WsmanEndpoint, header: Header, fault: F.WsmanFault, *, close: bool = False
-) -> web.StreamResponse:
-    return await _soap_response(request, endpoint, endpoint.fault_reply(header, fault), close=close)
+def _fault_response(
+    endpoint: WsmanEndpoint, header: Header, fault: F.WsmanFault, *, close: bool = False
+) -> web.Response:
+    return _soap_response(endpoint, endpoint.fault_reply(header, fault), close=close)
 
 
-async def _soap_response(
-    request: web.Request, endpoint: WsmanEndpoint, envelope: Envelope, *, close: bool = False
-) -> web.StreamResponse:
+def _soap_response(endpoint: WsmanEndpoint, envelope: Envelope, *, close: bool = False) -> web.Response:
+    """AMT's chunked reply, handed to aiohttp whole: headers, the one chunk and the terminating chunk then
+    leave in a single write (one segment on the wire) instead of three."""
     fault = envelope.fault
-    response = web.StreamResponse(
+    response = web.Response(
         status=fault.http_status if fault is not None else 200,
+        body=envelope.to_bytes(),
         headers={
             "Content-Type": SOAP_CONTENT_TYPE,
             "X-Frame-Options": "DENY",
@@ -163,9 +164,6 @@ async def _soap_response(
     if close:
         response.force_close()
     response.enable_chunked_encoding()
-    await response.prepare(request)
-    await response.write(envelope.to_bytes())
-    await response.write_eof()
     return response
 
 

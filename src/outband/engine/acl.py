@@ -55,7 +55,7 @@ def username_problem(username: str, *, for_admin: bool = False) -> str | None:
     return None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Account:
     handle: int
     username: str
@@ -100,17 +100,33 @@ class Account:
 class Accounts:
     """The engine's ACL: a view over the ``acl/<handle>`` keys of the state store.
 
-    Nothing is cached beside the store, so a change made inside a transaction that later rolls back (say, the
-    audit record could not be written) leaves no trace here either, and a removed account is gone for the
-    very next lookup.  An ACL holds at most eight entries, so scanning it per login costs nothing.
+    The store is the only truth, so a change made inside a transaction that later rolls back (say, the audit
+    record could not be written) leaves no trace here either, and a removed account is gone for the very next
+    lookup.  Decoding an entry is memoised on the identity of the stored document: the store replaces a
+    document whenever it changes (and hands back the old one after a rollback), so a memo is used only while
+    its document is still the current one.  This keeps JSON decoding out of every login.  An ACL holds at
+    most eight entries, so scanning it per login costs nothing.
     """
 
     def __init__(self, store: StateStore, realm: str) -> None:
         self.store = store
         self.realm = realm
+        self._decoded: dict[str, tuple[object, Account]] = {}
+
+    def _account(self, key: str) -> Account | None:
+        data = self.store.get(key)
+        if data is None:
+            self._decoded.pop(key, None)
+            return None
+        memo = self._decoded.get(key)
+        if memo is not None and memo[0] is data:
+            return memo[1]
+        account = Account.from_json(data)
+        self._decoded[key] = (data, account)
+        return account
 
     def _all(self) -> list[Account]:
-        return [Account.from_json(self.store.get(key)) for key in self.store.keys("acl/")]
+        return [a for a in map(self._account, self.store.keys("acl/")) if a is not None]
 
     @property
     def admin(self) -> Account | None:
@@ -145,8 +161,7 @@ class Accounts:
         return next((a for a in self._all() if a.username == username), None)
 
     def by_handle(self, handle: int) -> Account | None:
-        data = self.store.get(f"acl/{handle}")
-        return Account.from_json(data) if data is not None else None
+        return self._account(f"acl/{handle}")
 
     def users(self) -> list[Account]:
         """Non-admin accounts, by handle."""

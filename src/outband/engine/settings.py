@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from ..proto.cim.model import CimDateTime, CimObject, Value
 from ..proto.cim.schema import CimType
@@ -61,6 +62,9 @@ class SettingsClass:
     instance_id: str
     defaults: Callable[[Engine], Mapping[str, Any]]
     writable: frozenset[str]
+    _built: WeakKeyDictionary[Engine, tuple[dict[str, Any], CimObject]] = field(
+        default_factory=WeakKeyDictionary, init=False, repr=False, compare=False)
+    """Per engine, the last instance built and the values it was built from (see :meth:`instance`)."""
 
     @property
     def store_key(self) -> str:
@@ -73,7 +77,18 @@ class SettingsClass:
         return merged
 
     def instance(self, engine: Engine) -> CimObject:
-        return CimObject.new(self.class_name, self.values(engine))
+        """The instance as it stands, built from its values; a copy, so a caller may change it freely.
+
+        Building a typed instance costs far more than a Get's other work, and consoles poll settings, so the
+        last one built is kept per engine with the values it was built from and reused while they are equal:
+        identical values always build the same instance, so the memo can never serve anything stale.
+        """
+        values = self.values(engine)
+        memo = self._built.get(engine)
+        if memo is None or not _identical(memo[0], values):
+            memo = (values, CimObject.new(self.class_name, values))
+            self._built[engine] = memo
+        return memo[1].copy()
 
     def update(self, engine: Engine, changes: Mapping[str, Any]) -> None:
         """Persist ``changes`` (already validated) on top of what is stored."""
@@ -100,6 +115,17 @@ class SettingsClass:
             if name not in current or current[name] != value:
                 changes[name] = value
         return changes
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Equal and of the same types all the way down (``1 == True`` for Python, not on the wire)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_identical(v, b[k]) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(map(_identical, a, b))
+    return bool(a == b)
 
 
 def _check_type(name: str, t: CimType, array: bool, value: Value | list[Value]) -> None:

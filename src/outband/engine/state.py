@@ -127,10 +127,14 @@ class StateStore:
             self._pending[key] = None
 
     def keys(self, prefix: str = "") -> list[str]:
-        merged = dict(self._kv)
-        if self._pending:
-            merged.update(self._pending)
-        return sorted(k for k, v in merged.items() if k.startswith(prefix) and v is not None)
+        found = {k for k in self._kv if k.startswith(prefix)}
+        for key, value in (self._pending or {}).items():
+            if key.startswith(prefix):
+                if value is None:
+                    found.discard(key)
+                else:
+                    found.add(key)
+        return sorted(found)
 
     # ------------------------------------------------------------------------------------------ logs
 
