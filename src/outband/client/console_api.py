@@ -155,7 +155,7 @@ class ConsoleApi:
         try:
             if self._session_open:
                 self._session_open = False
-                self.request("POST", "/api/auth/logout")
+                self._send("POST", "/api/auth/logout")
         except ConsoleApiError:
             pass  # the session ends by itself; nothing to clean up on a console that is gone
         finally:
@@ -165,9 +165,14 @@ class ConsoleApi:
 
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
                 files: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None) -> Any:
-        """One call: the decoded JSON answer (None for 204); :class:`ConsoleApiError` for anything else."""
-        if self._login is not None and not self._session_open and path != "/api/auth/login":
+        """One call, signed in: the decoded JSON answer (None for 204); :class:`ConsoleApiError` for anything
+        else."""
+        if self._login is not None and not self._session_open:
             self._open_session(*self._login)
+        return self._send(method, path, json=json, params=params, files=files, data=data)
+
+    def _send(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
+              files: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None) -> Any:
         try:
             reply = self._http.request(method, path, json=json, params=_query(params), files=files, data=data)
         except httpx2.TimeoutException:
@@ -187,14 +192,14 @@ class ConsoleApi:
         raise ConsoleApiError(reply.status_code, detail, method=method, path=path)
 
     def _open_session(self, username: str, password: str) -> None:
-        answer = self.request("POST", "/api/auth/login", json={"username": username, "password": password})
+        answer = self._send("POST", "/api/auth/login", json={"username": username, "password": password})
         self._http.headers[CSRF_HEADER] = answer["csrf_token"]
         self._session_open = True
 
     # ------------------------------------------------------------------------------------------ accounts
 
     def health(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self.request("GET", "/api/health"))
+        return cast(dict[str, Any], self._send("GET", "/api/health"))
 
     def me(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.request("GET", "/api/auth/me"))
