@@ -299,7 +299,7 @@ def _decode_global_request(c: Cursor, options: DecodeOptions) -> GlobalRequest:
         port = c.u32()
         originator = c.text(what="originator address")
         originator_port = c.u32()
-        data = c.string(limit=MAX_DATA, what="datagram")
+        data = c.string(limit=options.max_data, what="datagram")
         return UdpSendTo(address, port, originator, originator_port, data, want_reply)
     return OtherGlobalRequest(name, want_reply)
 
