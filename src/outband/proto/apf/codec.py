@@ -562,21 +562,23 @@ def message_type(first_byte: int) -> MessageType:
         raise ProtocolError(f"unknown message type {first_byte}") from None
 
 
-def _decode_body(buf: bytes | bytearray | memoryview, options: DecodeOptions) -> tuple[Message, Cursor]:
-    cursor = Cursor(buf, 1)
-    return _DECODERS[message_type(buf[0])](cursor, options), cursor
+def _decode_body(buf: bytes | bytearray | memoryview, options: DecodeOptions, start: int = 0
+                 ) -> tuple[Message, Cursor]:
+    cursor = Cursor(buf, start + 1)
+    return _DECODERS[message_type(buf[start])](cursor, options), cursor
 
 
-def decode_message(buf: bytes | bytearray | memoryview, options: DecodeOptions = DEFAULT_OPTIONS
-                   ) -> tuple[Message, int] | None:
-    """The first message in ``buf`` and its length in bytes, or None if ``buf`` ends inside it."""
-    if not buf:
+def decode_message(buf: bytes | bytearray | memoryview, options: DecodeOptions = DEFAULT_OPTIONS, *,
+                   start: int = 0) -> tuple[Message, int] | None:
+    """The first message in ``buf`` from ``start`` and its length in bytes, or None if ``buf`` ends inside it.
+    Fields are copied out, so the caller may resize ``buf`` afterwards, even after an error."""
+    if start >= len(buf):
         return None
     try:
-        message, cursor = _decode_body(buf, options)
+        message, cursor = _decode_body(buf, options, start)
     except Incomplete:
         return None
-    return message, cursor.pos
+    return message, cursor.pos - start
 
 
 def decode_exact(data: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Message:

@@ -172,22 +172,21 @@ class ApfConnection(Generic[S]):
         return self._drain()
 
     def _parse(self) -> None:
-        pos = 0
+        buffer, pos = self._in, 0
         try:
-            with memoryview(self._in) as view:
-                while pos < len(view) and not self.closed:
-                    kind = message_type(view[pos])
-                    handler = self.TRANSITIONS.get((self.state, kind))
-                    if handler is None:
-                        raise ProtocolError(f"{kind.name} not expected in state {self.state.value}")
-                    decoded = decode_message(view[pos:], self._decode_options())
-                    if decoded is None:
-                        break
-                    message, length = decoded
-                    pos += length
-                    handler(self, message)
+            while pos < len(buffer) and not self.closed:
+                kind = message_type(buffer[pos])
+                handler = self.TRANSITIONS.get((self.state, kind))
+                if handler is None:
+                    raise ProtocolError(f"{kind.name} not expected in state {self.state.value}")
+                decoded = decode_message(buffer, self._decode_options(), start=pos)
+                if decoded is None:
+                    break
+                message, length = decoded
+                pos += length
+                handler(self, message)
         finally:
-            del self._in[:pos]
+            del buffer[:pos]
 
     def _decode_options(self) -> DecodeOptions:
         return self._options
@@ -217,7 +216,7 @@ class ApfConnection(Generic[S]):
             self._events.append(ChannelClosed(channel_id))
         self.channels.clear()
         self._deadlines.clear()
-        self._in = bytearray()  # a new buffer: _parse may still hold a view of the old one
+        self._in = bytearray()
         self.state = self._closed_state
         self._events.append(Terminated(error, by_peer))
 
