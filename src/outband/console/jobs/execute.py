@@ -1,0 +1,124 @@
+"""One attempt of one operation on one device, and what its failure means: the task body every runner shares.
+
+Failures are sorted by what may be done next:
+
+=================  =============================================  =====================================
+reason             what happened                                  next
+=================  =============================================  =====================================
+unreachable        no connection (refused, no route, connect       retry with backoff
+                   timeout): the request never left
+timeout            no answer in time                              retry if the operation may be repeated
+connection_lost    the connection dropped after the request        retry if the operation may be repeated
+                   went out
+auth_refused       the device refused the credentials             final (retrying only feeds its lockout)
+refused            the device answered no (ReturnValue, fault)    final
+bad_response       an answer that is not the protocol             final
+error              a fault of the console itself (logged)         final
+=================  =============================================  =====================================
+
+"May be repeated" is :attr:`Operation.repeatable`: after a timeout or a dropped connection the device may
+have acted, and a reset is not sent twice on a guess.  Retries wait ``base * 2**(attempt-1)`` seconds, capped,
+with "equal jitter" (half fixed, half random) so a fleet that failed together does not retry in lockstep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...aio.errors import AuthenticationError, BadResponse, ConnectError, RequestTimeout, TransportError
+from ...proto.wsman import WsmanFault
+from ..db.base import utcnow
+from ..db.models import Status
+from ..devices.connect import DeviceConnector, DeviceTarget
+from .operations import Operation, OperationRefused, device_state
+from .store import Outcome, Unit, record
+
+log = logging.getLogger("outband.console.jobs")
+
+NOT_SENT: Final = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+"""aiohttp errors (found as the transport error's context) that mean no request reached the device."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    base: float = 1.0
+    cap: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        full = min(self.cap, self.base * 2.0 ** (attempt - 1))
+        return full / 2 + random.uniform(0, full / 2)  # noqa: S311 -- jitter, not secrecy
+
+
+def classify(exc: BaseException) -> tuple[str, bool]:
+    """(reason, transient) for a failed attempt; transient failures may be retried."""
+    if isinstance(exc, OperationRefused | WsmanFault):
+        return "refused", False
+    if isinstance(exc, AuthenticationError):
+        return "auth_refused", False
+    if isinstance(exc, BadResponse):
+        return "bad_response", False
+    if isinstance(exc, RequestTimeout):
+        return ("unreachable" if isinstance(exc.__context__, NOT_SENT) else "timeout"), True
+    if isinstance(exc, ConnectError):
+        return ("unreachable" if isinstance(exc.__context__, NOT_SENT) or exc.__context__ is None
+                else "connection_lost"), True
+    if isinstance(exc, TransportError):
+        return "connection_lost", True
+    return "error", False
+
+
+MAYBE_DELIVERED: Final = frozenset({"timeout", "connection_lost"})
+
+
+async def attempt(connector: DeviceConnector, operation: Operation, params: Any, target: DeviceTarget, *,
+                  attempt_number: int, policy: RetryPolicy) -> tuple[Outcome, float]:
+    """Run the operation once; returns its outcome (a success carries the raw result, which :func:`persist`
+    hands to the operation's store step) and the seconds it took."""
+    started = time.perf_counter()
+    client = connector.client(target, operation=operation.name)
+    try:
+        raw = await operation.run(client, params)
+    except Exception as exc:
+        seconds = time.perf_counter() - started
+        reason, transient = classify(exc)
+        if reason == "error":
+            log.exception("operation %s on device %s failed", operation.name, target.name)
+            message = f"console error: {type(exc).__name__}: {exc}"
+        else:
+            message = str(exc) or type(exc).__name__
+        reachable = reason not in ("unreachable", "timeout", "connection_lost", "auth_refused", "error")
+        state_known = reason != "error"
+        retry = transient and attempt_number < policy.max_attempts and (
+            reason not in MAYBE_DELIVERED or operation.repeatable(params))
+        if retry:
+            delay = policy.delay(attempt_number)
+            return (Outcome(Status.PENDING, error=message, reason=reason,
+                            retry_at=utcnow() + dt.timedelta(seconds=delay),
+                            reachable=reachable if state_known else None), seconds)
+        if transient and reason in MAYBE_DELIVERED and not operation.repeatable(params):
+            message += f" (outcome unknown; {operation.name} is not repeated on a guess)"
+        return Outcome(Status.FAILED, error=message, reason=reason,
+                       reachable=reachable if state_known else None), seconds
+    finally:
+        await client.close()
+    seconds = time.perf_counter() - started
+    return Outcome(Status.SUCCEEDED, result=raw, state=device_state(raw), reachable=True), seconds
+
+
+async def persist(session: AsyncSession, unit: Unit, operation: Operation, outcome: Outcome) -> Outcome:
+    """Store an outcome in the caller's transaction: the operation's own records first (a success's snapshot or
+    log records), then the row and the device state.  Returns the outcome as stored (the public result)."""
+    if outcome.status is Status.SUCCEEDED and operation.store is not None and unit.device_id is not None:
+        outcome = replace(outcome, result=await operation.store(session, unit.device_id, dict(outcome.result or {})))
+    await record(session, unit, outcome)
+    return outcome
