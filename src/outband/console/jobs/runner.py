@@ -80,6 +80,8 @@ class JobRunner(Protocol):
 
     name: str
     events: JobEvents
+    locks: DeviceLocks
+    """This process's device locks: hold one to talk to a device outside a job (the health poller does)."""
 
     async def start(self, runtime: Runtime) -> None: ...
 
@@ -95,10 +97,6 @@ class JobRunner(Protocol):
 
     async def cancel(self, job_id: int) -> Status | None:
         """Ask a job to stop; returns its status when asked (None: no such job)."""
-        ...
-
-    def busy(self, device_id: int) -> bool:
-        """Whether a job is talking to the device right now (the health poller leaves it alone)."""
         ...
 
 
@@ -284,9 +282,6 @@ class LocalRunner:
             async with self.runtime.db.write() as session:
                 await store.finish(session, job_id)
         return status
-
-    def busy(self, device_id: int) -> bool:
-        return self.locks.busy(device_id)
 
     # ------------------------------------------------------------------------------------------ driving
 

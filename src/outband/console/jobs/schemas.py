@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from ..db.models import Job, JobDevice, Status
+from ..db.models import LABEL_LENGTH, Job, JobDevice, Status
 from ..permissions import Permission
+from ..schemas import Name, Selection
+from .cron import CronError, CronExpression, zone
+from .operations import OPERATIONS
 
 
 class JobCounts(BaseModel):
@@ -87,3 +90,84 @@ class OperationInfo(BaseModel):
     permission: Permission
     summary: str
     params: dict[str, Any] = Field(description="JSON schema of the operation's params.")
+
+
+# ------------------------------------------------------------------------------------------ schedules
+
+def _known_operation(name: str) -> str:
+    if name not in OPERATIONS:
+        raise ValueError(f"no operation {name!r} (one of {', '.join(OPERATIONS)})")
+    return name
+
+
+OperationName = Annotated[str, AfterValidator(_known_operation), Field(json_schema_extra={"enum": list(OPERATIONS)})]
+CronText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LABEL_LENGTH),
+                     Field(description="Five-field cron: minute hour day-of-month month day-of-week "
+                                       "('0 7 * * 1-5': 07:00 on weekdays), or @daily, @hourly, ...",
+                           examples=["0 7 * * 1-5"])]
+ZoneName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LABEL_LENGTH),
+                     Field(description="IANA time zone the cron times are in.", examples=["Europe/Berlin"])]
+
+
+def check_schedule(operation: str, params: dict[str, Any], cron_text: str, zone_name: str) -> dict[str, Any]:
+    """Validate a schedule's parts together; returns the params as stored (JSON-ready)."""
+    try:
+        CronExpression.parse(cron_text)
+        zone(zone_name)
+    except CronError as exc:
+        raise ValueError(str(exc)) from None
+    try:
+        parsed = OPERATIONS[operation].params.model_validate(params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"params for {operation}: {where + ': ' if where else ''}{first['msg']}") from None
+    stored: dict[str, Any] = parsed.model_dump(mode="json")
+    return stored
+
+
+class ScheduleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    operation: OperationName
+    params: dict[str, Any] = Field(default_factory=dict, description="As for POST /api/operations/{operation}.")
+    target: Selection
+    cron: CronText
+    timezone: ZoneName = "UTC"
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScheduleCreate:
+        self.params = check_schedule(self.operation, self.params, self.cron, self.timezone)
+        return self
+
+
+class ScheduleUpdate(BaseModel):
+    """Fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    params: dict[str, Any] | None = None
+    target: Selection | None = None
+    cron: CronText | None = None
+    timezone: ZoneName | None = None
+    enabled: bool | None = None
+
+
+class SchedulePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    operation: str
+    params: dict[str, Any]
+    target: dict[str, Any]
+    cron: str
+    timezone: str
+    enabled: bool
+    created_by_id: int | None
+    created_at: dt.datetime
+    last_run_at: dt.datetime | None
+    next_run_at: dt.datetime | None
