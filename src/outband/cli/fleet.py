@@ -366,13 +366,13 @@ def _progress(title: str) -> Iterator[Callable[[int, int], None]]:
 
 def job_done(job: Job) -> int:
     """Devices that are finished in a job (succeeded, failed or cancelled)."""
-    counts = job.get("counts") or {}
-    return sum(counts.get(state, 0) for state in ("succeeded", "failed", "cancelled"))
+    return sum(job["counts"].get(state, 0) for state in ("succeeded", "failed", "cancelled"))
 
 
 def result_record(row: JobDevice) -> dict[str, Any]:
+    """One device's outcome (what ``--json`` prints per device)."""
     return {"device_id": row["device_id"], "device": row["device_name"], "status": row["status"],
-            "result": row["result"], "error": row["error"]}
+            "result": row["result"], "error": row["error"], "reason": row["reason"]}
 
 
 def describe_result(result: dict[str, Any] | None) -> str:
@@ -433,8 +433,9 @@ def show_results(job: Job, results: list[dict[str, Any]], *, as_json: bool) -> N
         table.add_column(column, overflow="fold")
     for result in results:
         style = "green" if result["status"] == SUCCEEDED else "red"
+        error = ": ".join(part for part in (result["reason"], result["error"]) if part)
         table.add_row(Text(result["device"]), Text(result["status"], style=style),
-                      Text(describe_result(result["result"])), Text(result["error"] or ""))
+                      Text(describe_result(result["result"])), Text(error))
     Console(highlight=False).print(table)
 
 

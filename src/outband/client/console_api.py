@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, NotRequired, TypedDict, TypeVar, cast
+from typing import Any, Final, TypedDict, TypeVar, cast
 
 import httpx2
 
@@ -26,6 +26,8 @@ DEFAULT_URL: Final = "http://127.0.0.1:8080"
 CSRF_HEADER: Final = "X-CSRF-Token"
 PAGE_SIZE: Final = 1000
 """The API's largest page of devices."""
+JOB_PAGE_SIZE: Final = 5000
+"""The API's largest page of a job's devices."""
 POLL_SECONDS: Final = 0.5
 FINISHED: Final = frozenset({"succeeded", "failed", "cancelled"})
 """Job states after which nothing changes."""
@@ -98,18 +100,24 @@ class Selection(TypedDict, total=False):
 class Job(TypedDict):
     id: int
     operation: str
+    params: dict[str, Any]
     status: str
     total: int
-    counts: NotRequired[dict[str, int]]
-    """Per-device states: {"succeeded": n, "failed": n, ...}."""
+    counts: dict[str, int]
+    """Devices by state: pending, running, succeeded, failed, cancelled."""
+    started_at: str | None
+    finished_at: str | None
 
 
 class JobDevice(TypedDict):
     device_id: int | None
     device_name: str
     status: str
+    attempts: int
     result: dict[str, Any] | None
     error: str | None
+    reason: str | None
+    """Why it failed: unreachable, timeout, auth_refused, refused, ..."""
 
 
 class Discovery(TypedDict):
@@ -259,18 +267,30 @@ class ConsoleApi:
     # ------------------------------------------------------------------------------------------ jobs
 
     def submit(self, operation: str, target: Selection, params: Mapping[str, Any] | None = None) -> Job:
-        """Start an operation on the selected devices; the job runs in the console."""
-        return cast(Job, self.request("POST", "/api/jobs", json={
-            "operation": operation, "target": dict(target), "params": dict(params or {})}))
+        """Start an operation (``power``, ``boot``, ``inventory``, ...) on the selected devices; the job runs
+        in the console."""
+        return cast(Job, self.request("POST", f"/api/operations/{operation}", json={
+            "target": dict(target), "params": dict(params or {})}))
 
     def job(self, job_id: int) -> Job:
-        return cast(Job, self.request("GET", f"/api/jobs/{job_id}"))
+        detail = self.request("GET", f"/api/jobs/{job_id}", params={"limit": 1})
+        detail.pop("devices", None)
+        detail.pop("next_after", None)
+        return cast(Job, detail)
 
     def jobs(self, *, limit: int = 50) -> list[Job]:
-        return cast(list[Job], self.request("GET", "/api/jobs", params={"limit": limit}))
+        """The newest jobs first."""
+        return cast(list[Job], self.request("GET", "/api/jobs", params={"limit": limit})["items"])
 
-    def job_devices(self, job_id: int) -> list[JobDevice]:
-        return cast(list[JobDevice], self.request("GET", f"/api/jobs/{job_id}/devices"))
+    def job_devices(self, job_id: int) -> Iterator[JobDevice]:
+        """Every device's part in a job (result or error), in the order they were added, a page at a time."""
+        after = 0
+        while True:
+            page = self.request("GET", f"/api/jobs/{job_id}", params={"limit": JOB_PAGE_SIZE, "after": after})
+            yield from cast(list[JobDevice], page["devices"])
+            if page["next_after"] is None:
+                return
+            after = page["next_after"]
 
     def cancel_job(self, job_id: int) -> Job:
         return cast(Job, self.request("POST", f"/api/jobs/{job_id}/cancel"))
