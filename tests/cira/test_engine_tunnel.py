@@ -6,14 +6,21 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from tests.redir._kit import eventually
+from tests.redir._media import iso_image
 
 from outband.aio.redirection import TcpStream
+from outband.client.ider import IderSession
+from outband.client.kvm import KvmSession
 from outband.client.redirection import SolSession
 from outband.engine import cira
-from outband.proto.apf import AMT_PORTS, ConnectionLost, MpsConnection
+from outband.engine.platforms.base import BootDevice
+from outband.proto.apf import AMT_PORTS, ConnectionLost, ConnectionTimedOut, MpsConnection
+from outband.proto.redir.scsi import BytesMedium
 from outband.testing.mps import ConnectedDevice, LoopbackMps
 
 from ._kit import ALL_REDIRECTION, MPS_PASSWORD, MPS_USER, CiraEnv, cira_engine, configure_cira, mps_options
@@ -71,21 +78,35 @@ async def test_wrong_admin_password_through_the_tunnel_is_a_digest_refusal(tmp_p
         assert device.online  # a refused login ends the HTTP exchange, not the tunnel
 
 
+async def enable_redirection(device: ConnectedDevice, password: str) -> None:
+    """Switch SOL, IDE-R and KVM on (no consent) the way consoles do -- over the tunnel too."""
+    async with device.amt_client("admin", password) as amt:
+        service = await amt.get("AMT_RedirectionService")
+        service["ListenerEnabled"] = True
+        await amt.put(service)
+        output = await amt.invoke("AMT_RedirectionService", "RequestStateChange", {"RequestedState": ALL_REDIRECTION})
+        assert output["ReturnValue"] == 0
+        output = await amt.invoke("CIM_KVMRedirectionSAP", "RequestStateChange", {"RequestedState": 2})
+        assert output["ReturnValue"] == 0
+        optin = await amt.get("IPS_OptInService")
+        optin["OptInRequired"] = 0
+        await amt.put(optin)
+
+
+def channel_to(device: ConnectedDevice, port: int = 16994) -> Callable[[], Awaitable[TcpStream]]:
+    """A StreamFactory for the redirection clients: a fresh APF channel per session."""
+
+    async def open_channel() -> TcpStream:
+        return TcpStream(*await device.tunnel.open_stream(port))
+
+    return open_channel
+
+
 async def test_sol_through_the_tunnel(tmp_path: Path, mps: LoopbackMps) -> None:
     async with cira_engine(tmp_path, mps_options(mps)) as env:
         device = await connected(mps)
-        async with device.amt_client("admin", env.password) as amt:  # switch redirection on, over CIRA too
-            service = await amt.get("AMT_RedirectionService")
-            service["ListenerEnabled"] = True
-            await amt.put(service)
-            output = await amt.invoke("AMT_RedirectionService", "RequestStateChange",
-                                      {"RequestedState": ALL_REDIRECTION})
-            assert output["ReturnValue"] == 0
-
-        async def channel() -> TcpStream:
-            return TcpStream(*await device.tunnel.open_stream(16994))
-
-        async with SolSession(str(device.system_uuid), password=env.password, stream_factory=channel,
+        await enable_redirection(device, env.password)
+        async with SolSession(str(device.system_uuid), password=env.password, stream_factory=channel_to(device),
                               timeout=5.0) as sol:
             await sol.write(b"echo over cira\r")
             seen = b""
@@ -94,6 +115,40 @@ async def test_sol_through_the_tunnel(tmp_path: Path, mps: LoopbackMps) -> None:
                     chunk = await sol.read()
                     assert chunk, sol.end_reason
                     seen += chunk
+
+
+async def test_kvm_through_the_tunnel(tmp_path: Path, mps: LoopbackMps) -> None:
+    async with cira_engine(tmp_path, mps_options(mps)) as env:
+        device = await connected(mps)
+        await enable_redirection(device, env.password)
+        async with KvmSession(str(device.system_uuid), password=env.password, stream_factory=channel_to(device),
+                              timeout=10.0) as kvm:
+            assert (kvm.framebuffer.width, kvm.framebuffer.height) == (720, 400)  # a whole picture came back
+            updates = kvm.updates
+            await kvm.type_text("echo keys-over-cira\n")
+            await eventually(lambda: "keys-over-cira" in "\n".join(env.machine.console.screen.text()))
+            await kvm.wait_for(lambda k: k.updates > updates)  # the changed picture came back out
+
+
+async def test_ide_r_through_the_tunnel_over_tls(tmp_path: Path, mps: LoopbackMps) -> None:
+    async with cira_engine(tmp_path, mps_options(mps)) as env:
+        device = await connected(mps)
+        await enable_redirection(device, env.password)
+        storage = env.machine.console.storage
+        medium = BytesMedium(iso_image("CIRA_CD", "booted through the tunnel"))
+
+        async def tls_channel() -> TcpStream:  # 16995: TLS inside the APF channel
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            return TcpStream(*await device.tunnel.open_stream(16995, ssl_context=context))
+
+        async with IderSession(str(device.system_uuid), password=env.password, stream_factory=tls_channel,
+                               timeout=10.0, cd=medium) as ider:
+            await eventually(lambda: storage.port is not None)
+            lines: list[str] = []
+            assert await storage.boot(BootDevice.IDER_CD, lines.append) is not None
+            assert lines == ["Booted from IDE-R CD-ROM: CIRA_CD", "booted through the tunnel"]
+            assert ider.progress.bytes_sent > 0
 
 
 async def test_keepalives_follow_the_interval_the_mps_sets(tmp_path: Path) -> None:
@@ -124,6 +179,36 @@ async def test_cut_tunnel_is_redialled_with_backoff(tmp_path: Path, mps: Loopbac
         assert env.client.status.delays  # it waited before redialling
         async with second.amt_client("admin", env.password) as amt:
             assert (await amt.get("AMT_GeneralSettings"))["HostName"] == "cira-sim"
+
+
+async def test_a_silent_device_is_dropped_by_the_mps_within_its_idle_window(tmp_path: Path) -> None:
+    """No FIN, no data: the MPS's idle clock, not the TCP stack, takes the device offline; it then comes back."""
+    def machine() -> MpsConnection:
+        return MpsConnection(idle_timeout=1.0, keepalive_interval=3600)  # the device will not speak for an hour
+
+    async with LoopbackMps({MPS_USER: MPS_PASSWORD}, tls_dir=tmp_path, machine_factory=machine) as mps, \
+            cira_engine(tmp_path, mps_options(mps)) as env:
+        first = await connected(mps)
+        async with asyncio.timeout(WITHIN):
+            await mps.wait_until(lambda _: not first.online)
+        assert isinstance(first.ended, ConnectionTimedOut)
+        await connected(mps, after=1)
+        assert env.client.status.dials >= 2
+
+
+async def test_a_silent_mps_is_left_when_keepalives_go_unanswered(tmp_path: Path) -> None:
+    def machine() -> MpsConnection:
+        return MpsConnection(keepalive_interval=1)
+
+    async with LoopbackMps({MPS_USER: MPS_PASSWORD}, tls_dir=tmp_path, machine_factory=machine) as mps, \
+            cira_engine(tmp_path, mps_options(mps)) as env:
+        first = await connected(mps)
+        assert first.tunnel.transport is not None
+        first.tunnel.transport.pause_reading()  # the MPS hangs: it neither reads nor answers
+        async with asyncio.timeout(WITHIN):
+            status = await env.client.wait_until(lambda s: s.connects >= 2)
+        assert "no keepalive reply" in status.last_error
+        await connected(mps, after=1)
 
 
 async def test_refused_login_backs_off_exponentially(tmp_path: Path, mps: LoopbackMps) -> None:
