@@ -30,6 +30,7 @@ bytes are acknowledged (reopening the peer's window) only once handed to a proto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections import deque
@@ -67,12 +68,14 @@ HIGH_WATER: Final = 64 * 1024
 LOW_WATER: Final = 16 * 1024
 CHANNEL_OPEN_TIMEOUT: Final = 30.0
 CLOSE_GRACE: Final = 2.0
-"""How long an ended tunnel waits for the peer's TLS close before dropping the connection."""
+"""How long an ended tunnel may take to hand its last bytes to a peer before the connection is dropped."""
+HANDSHAKE_TIMEOUT: Final = 30.0
 HTTP_PROBE_REPLY: Final = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 40\r\n"
                            b"\r\noutband MPS: Intel AMT connects here.\r\n\r\n")
 """What a browser gets on the MPS port: like both MPS implementations, one port serves a probe and AMT."""
 
 M = TypeVar("M", AmtConnection, MpsConnection)
+_R = TypeVar("_R")
 
 
 # ---------------------------------------------------------------------------------------------- channels
@@ -240,20 +243,82 @@ class _Placeholder(asyncio.Protocol):
 # ---------------------------------------------------------------------------------------------- tunnels
 
 
-class _Tunnel(asyncio.Protocol, Generic[M]):
-    """What both roles share: feeding the machine, writing its output, the timer, channel transports."""
+class TlsSession:
+    """TLS for one tunnel, run on memory BIOs over a plain TCP transport.
 
-    def __init__(self, machine: M) -> None:
+    Why not ``loop.create_connection(ssl=...)``: asyncio's SSLProtocol keeps a 256 KiB read buffer per
+    connection -- 2.5 GiB for the 10,000 tunnels an MPS must hold.  Here ciphertext is decrypted as it
+    arrives, in ``READ_CHUNK`` steps, and OpenSSL's own state is all that stays per connection.
+    """
+
+    READ_CHUNK: Final = 16 * 1024
+
+    def __init__(self, context: ssl.SSLContext, *, server_side: bool, server_hostname: str | None = None) -> None:
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.ssl_object = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
+                                           server_hostname=server_hostname)
+        self.established = False
+
+    def start(self) -> None:
+        """Begin the handshake (a client's ClientHello lands in ``outgoing``)."""
+        self._handshake()
+
+    def feed(self, ciphertext: bytes) -> tuple[bytes, bool]:
+        """Decrypt what arrived: (plaintext, whether the peer closed TLS).  Raises ssl.SSLError."""
+        self.incoming.write(ciphertext)
+        if not self.established and not self._handshake():
+            return b"", False
+        plaintext = bytearray()
+        while True:
+            try:
+                chunk = self.ssl_object.read(self.READ_CHUNK)
+            except ssl.SSLWantReadError:
+                return bytes(plaintext), False
+            except ssl.SSLZeroReturnError:
+                return bytes(plaintext), True
+            if not chunk:
+                return bytes(plaintext), True
+            plaintext += chunk
+
+    def encrypt(self, plaintext: bytes) -> None:
+        self.ssl_object.write(plaintext)
+
+    def close(self) -> None:
+        """Queue our close_notify (the peer's is not waited for)."""
+        with contextlib.suppress(ssl.SSLError):
+            self.ssl_object.unwrap()
+
+    def ciphertext(self) -> bytes:
+        return self.outgoing.read()
+
+    def _handshake(self) -> bool:
+        try:
+            self.ssl_object.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        self.established = True
+        return True
+
+
+class _Tunnel(asyncio.Protocol, Generic[M]):
+    """What both roles share: TLS, feeding the machine, writing its output, the timer, channel transports."""
+
+    def __init__(self, machine: M, tls: TlsSession, *, handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
         self.machine: M = machine
+        self.tls = tls
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.peer = ""
         self.writing_paused = False
         self.channels: dict[int, ChannelTransport] = {}
+        self.tls_error: ssl.SSLError | None = None
+        """Why the TLS handshake or record layer failed, if it did."""
         self.closed: asyncio.Future[DisconnectError] = self.loop.create_future()
         """Resolves to the error that ended the tunnel (a ByApplication for a normal close)."""
         self.gone: asyncio.Future[None] = self.loop.create_future()
         """Resolves once the TCP connection itself is closed (at most CLOSE_GRACE after the end)."""
+        self._handshake_timeout = handshake_timeout
         self._timer: asyncio.TimerHandle | None = None
         self._abort_later: asyncio.TimerHandle | None = None
 
@@ -264,11 +329,23 @@ class _Tunnel(asyncio.Protocol, Generic[M]):
         self.transport = transport
         peername = transport.get_extra_info("peername")
         self.peer = str(peername[0]) if peername else ""
-        self._start()
-        self._after()
+        self._abort_later = self.loop.call_later(self._handshake_timeout, self._tls_overdue)
+        self._tls_step(self.tls.start)
 
     def data_received(self, data: bytes) -> None:
-        self._dispatch(self.machine.receive_data(data, self.loop.time()))
+        was_up = self.tls.established
+        result = self._tls_step(lambda: self.tls.feed(data))
+        if result is None:
+            return
+        plaintext, peer_closed = result
+        if self.tls.established and not was_up:
+            if self._abort_later is not None:
+                self._abort_later.cancel()
+            self._start()
+        if plaintext:
+            self._on_plaintext(plaintext)
+        if peer_closed:
+            self._dispatch(self.machine.connection_lost(self.loop.time()))
         self._after()
 
     def eof_received(self) -> bool:
@@ -310,10 +387,37 @@ class _Tunnel(asyncio.Protocol, Generic[M]):
     async def wait_closed(self) -> DisconnectError:
         return await asyncio.shield(self.closed)
 
+    # ------------------------------------------------------------------------------------------ TLS
+
+    def _tls_step(self, step: Callable[[], _R]) -> _R | None:
+        """Run a TLS operation and send what it produced; a TLS failure ends the tunnel (None)."""
+        try:
+            result = step()
+        except ssl.SSLError as exc:
+            self.tls_error = exc
+            self._write_ciphertext()  # the alert, if OpenSSL made one
+            if self.transport is not None:
+                self.transport.abort()
+            return None
+        self._write_ciphertext()
+        return result
+
+    def _tls_overdue(self) -> None:
+        self.tls_error = ssl.SSLError(f"TLS handshake not finished within {self._handshake_timeout:g} s")
+        self.abort()
+
+    def _write_ciphertext(self) -> None:
+        data = self.tls.ciphertext()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
     # ------------------------------------------------------------------------------------------ machine I/O
 
     def _start(self) -> None:
         raise NotImplementedError
+
+    def _on_plaintext(self, data: bytes) -> None:
+        self._dispatch(self.machine.receive_data(data, self.loop.time()))
 
     def _on_event(self, event: Event) -> None:
         """Role-specific events (everything but channel data and the end)."""
@@ -332,8 +436,8 @@ class _Tunnel(asyncio.Protocol, Generic[M]):
 
     def _flush(self) -> None:
         data = self.machine.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        if data and self.tls.established and self.transport is not None and not self.transport.is_closing():
+            self._tls_step(lambda: self.tls.encrypt(data))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -371,7 +475,11 @@ class _Tunnel(asyncio.Protocol, Generic[M]):
         self._flush()
         self._cancel_timer()
         if self.transport is not None and not self.gone.done():
-            self.transport.close()  # TLS waits for the peer's close_notify, which a dead peer never sends
+            if self.tls.established:
+                self._tls_step(self.tls.close)
+            self.transport.close()  # sends what is buffered first: a peer that never reads would hold it
+            if self._abort_later is not None:
+                self._abort_later.cancel()
             self._abort_later = self.loop.call_later(CLOSE_GRACE, self.abort)
         if not self.closed.done():
             self.closed.set_result(error)
@@ -383,8 +491,7 @@ class _Tunnel(asyncio.Protocol, Generic[M]):
         info = self.machine.channels[channel_id]
         extra: dict[str, Any] = {"peername": (self.peer, 0), "sockname": (info.address, info.port),
                                  "apf_channel": channel_id}
-        if self.transport is not None:
-            extra["tunnel_ssl_object"] = self.transport.get_extra_info("ssl_object")
+        extra["tunnel_ssl_object"] = self.tls.ssl_object
         channel = ChannelTransport(self, channel_id, protocol, extra)
         self.channels[channel_id] = channel
         return channel
@@ -420,8 +527,9 @@ class ChannelHandler(Protocol):
 class AmtTunnel(_Tunnel[AmtConnection]):
     """A CIRA tunnel from the device's side.  ``established`` resolves to the ports the MPS accepted."""
 
-    def __init__(self, machine: AmtConnection, on_channel: ChannelHandler) -> None:
-        super().__init__(machine)
+    def __init__(self, machine: AmtConnection, on_channel: ChannelHandler, tls: TlsSession, *,
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
+        super().__init__(machine, tls, handshake_timeout=handshake_timeout)
         self._on_channel = on_channel
         self.established: asyncio.Future[tuple[int, ...]] = self.loop.create_future()
 
@@ -435,8 +543,8 @@ class AmtTunnel(_Tunnel[AmtConnection]):
             self._on_channel(self, event)
 
     def _on_terminated(self, error: DisconnectError) -> None:
-        if not self.established.done():
-            self.established.set_exception(error)
+        if not self.established.done():  # a TLS failure says more than "connection lost"
+            self.established.set_exception(self.tls_error or error)
             self.established.exception()  # retrieved: a tunnel that never came up is reported by dial_mps
 
     def accept_channel(self, channel_id: int, protocol: asyncio.BaseProtocol) -> ChannelTransport:
@@ -459,10 +567,10 @@ async def dial_mps(host: str, port: int, machine: AmtConnection, on_channel: Cha
     """Connect to an MPS over TLS and log in; returns once the ports are registered.  Raises OSError or
     ssl.SSLError (no connection), a DisconnectError (refused or ended), or TimeoutError."""
     loop = asyncio.get_running_loop()
+    tls = TlsSession(ssl_context, server_side=False, server_hostname=server_hostname or host)
     async with asyncio.timeout(dial_timeout):
-        _, tunnel = await loop.create_connection(lambda: AmtTunnel(machine, on_channel), host, port,
-                                                 ssl=ssl_context, server_hostname=server_hostname or host,
-                                                 ssl_handshake_timeout=dial_timeout)
+        _, tunnel = await loop.create_connection(
+            lambda: AmtTunnel(machine, on_channel, tls, handshake_timeout=dial_timeout), host, port)
         try:
             await asyncio.shield(tunnel.established)
         except BaseException:
@@ -547,8 +655,9 @@ class MpsHandler(Protocol):
 class MpsTunnel(_Tunnel[MpsConnection]):
     """One device's tunnel on the server side."""
 
-    def __init__(self, machine: MpsConnection, handler: MpsHandler) -> None:
-        super().__init__(machine)
+    def __init__(self, machine: MpsConnection, handler: MpsHandler, tls: TlsSession, *,
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
+        super().__init__(machine, tls, handshake_timeout=handshake_timeout)
         self.handler = handler
         self._opening: dict[int, tuple[asyncio.Future[None], asyncio.BaseProtocol]] = {}
         self._auth_task: asyncio.Task[None] | None = None
@@ -557,15 +666,14 @@ class MpsTunnel(_Tunnel[MpsConnection]):
     def _start(self) -> None:
         self.machine.start(self.loop.time())
 
-    def data_received(self, data: bytes) -> None:
+    def _on_plaintext(self, data: bytes) -> None:
         if not self._probed:
             self._probed = True
             if self.machine.state is MpsState.AWAIT_VERSION and data[:4] in (b"GET ", b"HEAD"):
-                assert self.transport is not None
-                self.transport.write(HTTP_PROBE_REPLY)
+                self._tls_step(lambda: self.tls.encrypt(HTTP_PROBE_REPLY))
                 self.close()
                 return
-        super().data_received(data)
+        super()._on_plaintext(data)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, AuthenticationRequested):
@@ -658,8 +766,12 @@ async def serve_mps(handler: MpsHandler, host: str, port: int, ssl_context: ssl.
                     handshake_timeout: float = 30.0) -> asyncio.Server:
     """Listen for CIRA tunnels; each accepted device runs an :class:`MpsTunnel` with a fresh machine."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: MpsTunnel(machine_factory(), handler), host, port, ssl=ssl_context,
-                                    ssl_handshake_timeout=handshake_timeout)
+
+    def accept() -> MpsTunnel:
+        tls = TlsSession(ssl_context, server_side=True)
+        return MpsTunnel(machine_factory(), handler, tls, handshake_timeout=handshake_timeout)
+
+    return await loop.create_server(accept, host, port)
 
 
 # ---------------------------------------------------------------------------------------------- WS-MAN over APF
