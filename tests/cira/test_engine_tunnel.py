@@ -298,3 +298,15 @@ def test_command_line_options_are_checked(tmp_path: Path) -> None:
             cira.CiraOptions.parse(address, user, password, **kwargs)  # type: ignore[arg-type]
     insecure = cira.CiraOptions.parse("mps", "u", "p", insecure=True).target()
     assert insecure.tls.verify_mode == ssl.CERT_NONE
+
+
+async def test_a_browser_on_the_mps_port_gets_a_page(mps: LoopbackMps) -> None:
+    context = ssl.create_default_context(cafile=str(mps.cert_file))
+    reader, writer = await asyncio.open_connection("127.0.0.1", mps.port, ssl=context, server_hostname="localhost")
+    writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    async with asyncio.timeout(WITHIN):
+        reply = await reader.read()
+    writer.close()
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Intel AMT connects here" in reply
+    assert mps.devices == []

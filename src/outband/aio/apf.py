@@ -18,13 +18,14 @@ and error mapping on aiohttp; giving aiohttp channels instead of sockets reuses 
 ``BaseConnector._create_connection``, the one aiohttp's own UnixConnector and NamedPipeConnector override (aiohttp
 is pinned below 4).
 
-Theory of operation: a tunnel is an asyncio.Protocol on the TLS transport and holds one sans-I/O connection
-(``proto.apf``).  Each input -- bytes, the transport ending, the timer -- is fed to it with ``loop.time()``; its
-events are dispatched and the bytes it queued are written.  A tunnel has exactly one TimerHandle, re-armed only
-when the machine's next deadline moves earlier (a later deadline lets the early timer fire and re-arm), so an idle
-fleet costs one timer per tunnel and no task.  Back-pressure runs both ways: a channel's protocol is paused while
-the peer's window holds back more than the high-water mark or the TLS transport itself is paused, and received
-bytes are acknowledged (reopening the peer's window) only once handed to a protocol that is reading.
+Theory of operation: a tunnel is an asyncio.Protocol on a plain TCP transport; it runs TLS itself on memory BIOs
+(:class:`TlsSession`, for the memory reason given there) and holds one sans-I/O connection (``proto.apf``). Each
+input -- decrypted bytes, the transport ending, the timer -- is fed to the connection with ``loop.time()``; its
+events are dispatched and the bytes it queued are encrypted and written. A tunnel has exactly one TimerHandle,
+re-armed only when the machine's next deadline moves earlier (a later deadline lets the early timer fire and
+re-arm), so an idle fleet costs one timer per tunnel and no task. Back-pressure runs both ways: a channel's protocol
+is paused while the peer's window holds back more than the high-water mark or the TCP transport itself is paused,
+and received bytes are acknowledged (reopening the peer's window) only once handed to a protocol that is reading.
 """
 
 from __future__ import annotations

@@ -7,13 +7,13 @@ one out of place, is a protocol error; the connection then ends with DISCONNECT(
 and MeshCentral's AMT-side client close the socket on such input, we say why first.  The caller feeds bytes with
 ``receive_data(data, now)`` and gets events; whatever is to be sent accumulates in ``data_to_send()``.
 
-Channels.  Each side names a channel by its own id; messages carry the *recipient's* id, so a channel records
-both.  Flow control is SSH's: we may send only as many bytes as the peer's window allows (``send`` queues the
-rest, WINDOW_ADJUST releases it), and the peer may send at most what we granted (``window`` per channel, 32768
-like both MPS implementations).  Received bytes reopen the window only when the caller ``acknowledge``\\ s them,
-with one WINDOW_ADJUST once more than half the window is consumed -- MPS's rule -- so a slow reader slows the
-peer instead of growing a buffer.  APF has no EOF message (SSH's 96 is not part of it): a channel ends with
-CHANNEL_CLOSE, which the other side answers with its own; a local close waits until queued data is out.
+Channels. Each side names a channel by its own id; messages carry the *recipient's* id, so a channel records both.
+Flow control is SSH's: we may send only as many bytes as the peer's window allows (``send`` queues the rest,
+WINDOW_ADJUST releases it), and the peer may send at most what we granted (``window`` per channel, 32768 like both
+MPS implementations). Received bytes reopen the window only when the caller acknowledges them (``acknowledge``),
+with one WINDOW_ADJUST once more than half the window is consumed -- MPS's rule -- so a slow reader slows the peer
+instead of growing a buffer. APF has no EOF message (SSH's 96 is not part of it): a channel ends with CHANNEL_CLOSE,
+which the other side answers with its own; a local close waits until queued data is out.
 
 Messages about a channel id we do not know are dropped, as both MPS implementations do: a close crossing data
 on the wire makes them legitimate.  Data beyond the granted window is a protocol error.
