@@ -26,11 +26,11 @@ from ... import __version__
 from ..runtime import Runtime
 from ..web.serve import WebApp
 from .deps import route_permission
-from .routes import audit, auth, devices, discovery, images, relay, system, users
+from .routes import audit, auth, device_data, devices, discovery, images, relay, system, users
 
 API_ROUTERS: Final[Sequence[APIRouter]] = (
-    auth.router, users.router, devices.router, discovery.router, audit.router, system.router, relay.router,
-    images.router,
+    auth.router, users.router, devices.router, device_data.router, discovery.router, audit.router, system.router,
+    relay.router, images.router,
 )
 """Everything under /api, in the order the docs show it."""
 API_PREFIX: Final = "/api"
