@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +42,10 @@ class Fleet:
         return [{"name": f"{prefix}-{i}", "host": a, "http_port": self.port(a), "password": self.password}
                 for i, a in enumerate(self.addresses)]
 
-    def csv(self, prefix: str = "pc", tags: str = "") -> str:
-        lines = ["name,host,http_port,password,tags"]
-        lines += [f"{prefix}-{i},{a},{self.port(a)},{self.password},{tags}" for i, a in enumerate(self.addresses)]
+    def csv(self, prefix: str = "pc", tags: str = "", group: Callable[[int], str] = lambda i: "") -> str:
+        """A device import file: one row per engine, the password left to the upload's default."""
+        lines = ["name,host,http_port,tags,group"]
+        lines += [f"{prefix}-{i},{a},{self.port(a)},{tags},{group(i)}" for i, a in enumerate(self.addresses)]
         return "\n".join(lines) + "\n"
 
     def audit_events(self, address: str, app: AuditApp, event: int) -> int:

@@ -119,6 +119,9 @@ POWER_REQUESTS: Final = {
     PowerAction.ON: 2, PowerAction.OFF: 8, PowerAction.SOFT_OFF: 12, PowerAction.RESET: 10, PowerAction.CYCLE: 5,
 }
 """RequestPowerStateChange values (DSP1027 as AMT uses them; 12 needs the in-OS agent)."""
+SETTLED_BY_REQUEST: Final = frozenset({PowerAction.ON, PowerAction.OFF})
+"""Transitions the firmware has made once it accepts them (no OS involved): the accepted state is the new one,
+and the device's last known power state is updated without another round trip."""
 OFF_STATES: Final = frozenset({6, 8, 12, 13})
 ON_STATE: Final = 2
 NOT_POSSIBLE_NOW: Final = 2
@@ -141,7 +144,10 @@ async def request_power(client: AmtClient, action: PowerAction) -> dict[str, Any
     requested = POWER_REQUESTS[action]
     value = await services.request_power(client, requested)
     if value == 0:
-        return {"action": action.value, "requested_state": requested, "changed": True}
+        result: dict[str, Any] = {"action": action.value, "requested_state": requested, "changed": True}
+        if action in SETTLED_BY_REQUEST:
+            result.update(_state(requested))
+        return result
     if value == NOT_POSSIBLE_NOW and action in (PowerAction.ON, PowerAction.OFF):
         current = await services.power_state(client)
         if (current == ON_STATE) if action is PowerAction.ON else (current in OFF_STATES):
