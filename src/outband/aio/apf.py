@@ -822,15 +822,9 @@ class TunnelWsmanTransport(WsmanTransport):
     def __init__(self, tunnel: MpsTunnel, username: str = "admin", password: str | None = None, *,
                  tls: bool = False, **kwargs: Any) -> None:
         device = tunnel.machine.system_uuid
-        super().__init__(str(device) if device else tunnel.peer, username, password, tls=tls, **kwargs)
+        super().__init__(str(device) if device else tunnel.peer, username, password, tls=tls,
+                         connector_factory=lambda: ApfConnector(tunnel, limit_per_host=1), **kwargs)
         self.tunnel = tunnel
-
-    def _session_or_new(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(connector=ApfConnector(self.tunnel, limit_per_host=1),
-                                                  auto_decompress=False)
-            self._owns_session = True
-        return self._session
 
 
 __all__ = [

@@ -11,6 +11,7 @@ credentials are wrong (or the device is in its anti-hammering lockout), and is f
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import ssl
 from types import TracebackType
 from typing import Final
@@ -37,6 +38,11 @@ MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
 CONTENT_TYPE: Final = "application/soap+xml;charset=UTF-8"
 
 
+def _direct_connector() -> aiohttp.BaseConnector:
+    """One connection per device at a time: AMT serves few sessions, and Digest wants ordered requests."""
+    return aiohttp.TCPConnector(limit_per_host=1, enable_cleanup_closed=False)
+
+
 class WsmanTransport:
     """The WS-MAN endpoint of one device.
 
@@ -59,6 +65,7 @@ class WsmanTransport:
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
         path: str = "/wsman",
     ) -> None:
         self.host = host
@@ -74,6 +81,7 @@ class WsmanTransport:
         self._lock = asyncio.Lock()
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._session = session
+        self._connector_factory = connector_factory or _direct_connector
         self._owns_session = session is None
         self._ssl: ssl.SSLContext | aiohttp.Fingerprint | bool
         if not tls:
@@ -91,10 +99,7 @@ class WsmanTransport:
 
     def _session_or_new(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit_per_host=1, enable_cleanup_closed=False),
-                auto_decompress=False,
-            )
+            self._session = aiohttp.ClientSession(connector=self._connector_factory(), auto_decompress=False)
             self._owns_session = True
         return self._session
 
