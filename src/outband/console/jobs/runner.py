@@ -452,6 +452,8 @@ class LocalRunner:
 
     def _retry_later(self, live: _LiveJob, unit: Unit, delay: float) -> None:
         unit.started = False
+        if live.halted():
+            return  # the row stays pending: cancelled when the job closes, or resumed after a restart
 
         def due() -> None:
             if live.delayed.pop(unit.row_id, None) is not None:
