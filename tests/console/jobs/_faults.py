@@ -19,6 +19,12 @@ class FaultServer:
     requests: int = 0
     """Requests whose headers arrived completely (they reached the 'device')."""
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once a request has arrived."""
+
+    def saw_request(self) -> None:
+        self.requests += 1
+        self.arrived.set()
 
 
 async def _read_request(reader: asyncio.StreamReader) -> bool:
@@ -60,7 +66,7 @@ def black_hole() -> contextlib.AbstractAsyncContextManager[FaultServer]:
     def make(state: FaultServer) -> Handler:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             if await _read_request(reader):
-                state.requests += 1
+                state.saw_request()
             await asyncio.Event().wait()
         return handle
     return _serve(make)
@@ -71,7 +77,7 @@ def hang_up() -> contextlib.AbstractAsyncContextManager[FaultServer]:
     def make(state: FaultServer) -> Handler:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             if await _read_request(reader):
-                state.requests += 1
+                state.saw_request()
         return handle
     return _serve(make)
 
@@ -82,7 +88,7 @@ def flaky_proxy(host: str, port: int, *, drops: int) -> contextlib.AbstractAsync
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             if state.connections <= drops:
                 if await _read_request(reader):
-                    state.requests += 1
+                    state.saw_request()
                 return
             upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 
 import pytest
 from sqlalchemy import delete, select, update
 from tests.console.jobs._faults import black_hole
 from tests.console.jobs._fleet import Fleet, running_fleet
-from tests.console.jobs._kit import by_name, run_op, wait_job
+from tests.console.jobs._kit import by_name, wait_job
 
 from outband.console.db.models import Device, Job, JobDevice, Status
 from outband.console.jobs import store
@@ -90,7 +91,7 @@ async def test_one_conversation_per_device_across_jobs(runtime, api, fleet):
     for name in names:
         spans = sorted((dt.datetime.fromisoformat(by_name(job)[name]["started_at"]),
                         dt.datetime.fromisoformat(by_name(job)[name]["finished_at"])) for job in jobs)
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert end <= start, f"{name}: two jobs talked to it at once"
 
 
@@ -105,8 +106,7 @@ async def test_cancel_stops_devices_not_yet_contacted(runtime, api, monkeypatch)
         job = (await api.post("/api/operations/power", json={"target": {"all": True},
                                                              "params": {"action": "on"}})).json()
         async with asyncio.timeout(10):
-            while silent.requests < 1:
-                await asyncio.sleep(0.01)
+            await silent.arrived.wait()
         reply = await api.post(f"/api/jobs/{job['id']}/cancel")
         assert reply.status_code == 200, reply.text
         assert reply.json()["cancel_requested"] is True
