@@ -86,11 +86,12 @@ class Account:
     def from_json(cls, data: dict[str, object]) -> Account:
         realms = data.get("realms") or []
         assert isinstance(realms, list)
+        granted = frozenset(Realm(int(r)) for r in realms if int(r) in Realm._value2member_map_)
         return cls(
             handle=int(str(data["handle"])),
             username=str(data["username"]),
             ha1=str(data["ha1"]),
-            realms=frozenset(Realm(int(r)) for r in realms if int(r) in Realm._value2member_map_),
+            realms=ALL_REALMS if granted == ALL_REALMS else granted,  # every admin shares one set (fleets)
             access=AccessPermission(int(str(data.get("access", 2)))),
             admin=bool(data.get("admin", False)),
             enabled=bool(data.get("enabled", True)),

@@ -197,6 +197,10 @@ class CiraTuning:
     dial_timeout: float = 30.0
 
 
+DEFAULT_TUNING: Final = CiraTuning()
+"""Shared by every client not given its own: a fleet keeps one backoff random generator, not one per engine."""
+
+
 @dataclass(slots=True)
 class CiraStatus:
     """What the client is doing, for logs, tests and the engine's own view."""
@@ -221,7 +225,7 @@ class CiraClient:
         self.engine = engine
         self.local = local
         self.override = override.target() if override is not None else None
-        self.tuning = tuning or CiraTuning()
+        self.tuning = tuning or DEFAULT_TUNING
         self.status = CiraStatus()
         self.tunnel: AmtTunnel | None = None
         self._last_tunnel: AmtTunnel | None = None

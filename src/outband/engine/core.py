@@ -23,7 +23,7 @@ from ..proto.wsman.messages import MessageIds, reply
 from .acl import Account, Accounts
 from .dispatch import Enumerations, dispatch
 from .platforms.base import Platform, PlatformEvent
-from .registry import Registry, Service
+from .registry import Service, registry_for
 from .state import StateStore
 
 DEFAULT_AMT_VERSION: Final = "16.1.30.2307"
@@ -74,7 +74,7 @@ class Engine:
         if self.accounts.admin is None:
             raise ValueError("the engine has no admin account yet: give an admin password")
         self.verifier = DigestVerifier(self.accounts.ha1, realm=self.realm, clock=monotonic)
-        self.registry = Registry(config.services)
+        self.registry = registry_for(config.services)
         self.enumerations = Enumerations(monotonic)
         self.message_ids = MessageIds(int.from_bytes(secrets.token_bytes(2), "big"))
         self.server_header = f"Intel(R) Active Management Technology {config.amt_version}"

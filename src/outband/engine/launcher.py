@@ -108,22 +108,23 @@ async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProf
     generated: str | None = None
     engines: dict[str, Engine] = {}
     services = (*all_services(), cira_service)
-    for index, address in enumerate(addresses):
-        engine_id = f"engine-{index}" if opts.fleet else "engine"
-        store = StateStore(database, engine_id)
-        password = opts.admin_password
-        if password is None and store.get("acl/0") is None:
-            generated = generated or generate_password()
-            password = generated
-        config = EngineConfig(
-            engine_id=engine_id,
-            amt_version=opts.amt_version,
-            hostname=opts.hostname or (f"outband-sim-{index}" if opts.fleet else "outband-sim"),
-            admin_password=password,
-            services=services,
-        )
-        machine_profile = profile.instantiate(index) if opts.fleet else profile
-        engines[address] = Engine(config, make_machine(machine_profile), store)
+    with database.transaction():  # one commit for the whole fleet's first-start writes (realm, admin)
+        for index, address in enumerate(addresses):
+            engine_id = f"engine-{index}" if opts.fleet else "engine"
+            store = StateStore(database, engine_id)
+            password = opts.admin_password
+            if password is None and store.get("acl/0") is None:
+                generated = generated or generate_password()
+                password = generated
+            config = EngineConfig(
+                engine_id=engine_id,
+                amt_version=opts.amt_version,
+                hostname=opts.hostname or (f"outband-sim-{index}" if opts.fleet else "outband-sim"),
+                admin_password=password,
+                services=services,
+            )
+            machine_profile = profile.instantiate(index) if opts.fleet else profile
+            engines[address] = Engine(config, make_machine(machine_profile), store)
 
     tls_context = None
     fingerprint = None

@@ -14,6 +14,7 @@ matches selectors against instance keys and calls the function.  Faults are rais
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -160,7 +161,8 @@ class Service:
 
 
 class Registry:
-    """All handlers of an engine, by class name."""
+    """All handlers of an engine, by class name.  It holds no engine state, so engines running the same
+    services share one (:func:`registry_for`)."""
 
     def __init__(self, services: Iterable[Service]) -> None:
         self.handlers: dict[str, ClassHandler] = {}
@@ -182,3 +184,10 @@ class Registry:
         if not uri:
             return None
         return self.handlers.get(class_name_of(uri))
+
+
+@functools.lru_cache(maxsize=32)
+def registry_for(services: tuple[Service, ...]) -> Registry:
+    """The registry of these services, built once and shared by every engine that runs them (a fleet of ten
+    thousand engines holds one).  Services are registered at import time, so a built registry never changes."""
+    return Registry(services)

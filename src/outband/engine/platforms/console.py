@@ -226,7 +226,7 @@ class SimConsole:
         self.profile = profile or HardwareProfile()
         self.hostname = hostname
         self.timing = timing
-        self.screen = TextScreen()
+        self._screen: TextScreen | None = None
         self.storage = StorageRedirection()
         """Where the engine's IDE-R session attaches a console's drives for the boot to read (bootmedia.py)."""
         self.power: PowerCallback | None = None
@@ -243,6 +243,14 @@ class SimConsole:
         self._after_cr = False
         self._escape = False
         self._dmesg: list[str] = []
+
+    @property
+    def screen(self) -> TextScreen:
+        """The VGA text screen, made on first use: the machines of a fleet that are never switched on nor
+        watched keep no 80x25 grid (some 19 KB each)."""
+        if self._screen is None:
+            self._screen = TextScreen()
+        return self._screen
 
     # ------------------------------------------------------------------------------------------ serial
 

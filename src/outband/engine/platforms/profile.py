@@ -10,6 +10,7 @@ distinct identities.  Values are what SMBIOS and the disks report, in the units 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import ipaddress
 import json
@@ -170,14 +171,35 @@ class HardwareProfile:
 
 
 def _host_in_subnet(nic: Nic, n: int) -> str:
-    """Another host address in ``nic``'s subnet (keeping its gateway and the network/broadcast addresses free)."""
+    """Another host address in ``nic``'s subnet (keeping its gateway and the network/broadcast addresses free):
+    the n-th of the subnet's first hosts (offsets 2 up to 255, short of the broadcast address), gateway skipped."""
     if not nic.ipv4:
         return ""
-    network = ipaddress.IPv4Network(f"{nic.ipv4}/{nic.subnet_mask}", strict=False)
-    taken = {a for a in (nic.gateway,) if a}
-    hosts = [h for h in (network.network_address + k for k in range(2, min(network.num_addresses - 1, 256)))
-             if str(h) not in taken]
-    return str(hosts[n % len(hosts)]) if hosts else nic.ipv4
+    network, first, count, gateway = _host_range(nic.ipv4, nic.subnet_mask, nic.gateway)
+    if count <= 0:
+        return nic.ipv4
+    offset = first + n % count
+    if gateway is not None and offset >= gateway:
+        offset += 1
+    return str(ipaddress.IPv4Address(network + offset))
+
+
+@functools.lru_cache(maxsize=64)
+def _host_range(ipv4: str, mask: str, gateway: str) -> tuple[int, int, int, int | None]:
+    """(network address, first host offset, hosts to choose from, gateway offset when it is among them).
+
+    Cached: a fleet derives every engine's address from the same few NICs, and parsing the network is the
+    expensive part."""
+    network = ipaddress.IPv4Network(f"{ipv4}/{mask}", strict=False)
+    base = int(network.network_address)
+    offsets = range(2, min(network.num_addresses - 1, 256))
+    try:
+        gateway_offset: int | None = int(ipaddress.IPv4Address(gateway)) - base if gateway else None
+    except ValueError:
+        gateway_offset = None
+    if gateway_offset not in offsets:
+        gateway_offset = None
+    return base, offsets.start, len(offsets) - (gateway_offset is not None), gateway_offset
 
 
 _NESTED: dict[str, type] = {
