@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx2
@@ -83,3 +83,10 @@ async def run_op(api: httpx2.AsyncClient, name: str, target: dict[str, Any], par
 
 def by_name(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["device_name"]: d for d in job["devices"]}
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:
+    """Wait until an async condition (usually a database read) holds."""
+    async with asyncio.timeout(seconds):
+        while not await condition():  # noqa: ASYNC110 -- the condition reads the database, nothing to wait on
+            await asyncio.sleep(0.05)
