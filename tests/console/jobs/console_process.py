@@ -12,13 +12,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.console.jobs._kit import jobs_app  # noqa: E402
+from tests.console.jobs._kit import jobs_app
 
-from outband.console import server as server_module  # noqa: E402
-from outband.console.config import load_settings  # noqa: E402
-from outband.console.jobs.services import job_services  # noqa: E402
-from outband.console.logs import configure_logging  # noqa: E402
-from outband.console.runtime import open_runtime  # noqa: E402
+from outband.console import server as server_module
+from outband.console.config import load_settings
+from outband.console.jobs.services import job_services
+from outband.console.logs import configure_logging
+from outband.console.runtime import open_runtime
 
 
 async def main() -> None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.console.jobs._fleet import random_base  # noqa: E402
+from tests.console.jobs._fleet import random_base
 
-from outband.engine.launcher import LaunchOptions, launch  # noqa: E402
-from outband.engine.services.logs import AUDIT_KIND  # noqa: E402
-from outband.proto.amtlog import AuditApp, AuditRecord  # noqa: E402
+from outband.engine.launcher import LaunchOptions, launch
+from outband.engine.services.logs import AUDIT_KIND
+from outband.proto.amtlog import AuditApp, AuditRecord
 
 
 def powerups(engine) -> int:

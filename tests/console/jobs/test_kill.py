@@ -23,6 +23,7 @@ import httpx2
 import pytest
 from tests.console._kit import ADMIN_PASSWORD
 from tests.console.jobs._fleet import PASSWORD
+from tests.console.jobs._kit import wait_job
 
 from outband.console.api.deps import CSRF_HEADER
 from outband.console.secrets import generate_key
@@ -44,7 +45,8 @@ class Fleet:
         self.engines = engines
 
     async def ask(self, command: str) -> dict[str, int]:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(command.encode() + b"\n")
         await self.process.stdin.drain()
         return json.loads(await self.process.stdout.readline())
@@ -78,7 +80,7 @@ async def start_console(env: dict[str, str], url: str, log: Path) -> subprocess.
                                    stderr=subprocess.STDOUT)
     async with httpx2.AsyncClient(base_url=url, timeout=5) as probe, asyncio.timeout(60):
         while True:
-            assert process.poll() is None, log.read_text()[-3000:]
+            assert process.poll() is None, "the console stopped; see " + str(log)
             try:
                 if (await probe.get("/api/health")).status_code == 200:
                     return process
@@ -126,10 +128,7 @@ async def test_kill_9_mid_job_then_restart_completes_each_device_exactly_once(tm
 
             console = await start_console(env, url, log)
             api = await signed_in(url)
-            async with asyncio.timeout(90):
-                while (job := (await api.get(f"/api/jobs/{job_id}", params={"limit": 5000})).json())["status"] in (
-                        "pending", "running"):
-                    await asyncio.sleep(0.2)
+            job = await wait_job(api, job_id, seconds=90)
             await api.aclose()
         finally:
             if console.poll() is None:
