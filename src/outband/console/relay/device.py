@@ -43,11 +43,12 @@ def redirection_port(target: DeviceTarget) -> int:
 
 
 def redirection_streams(target: DeviceTarget, timeout: float) -> StreamFactory:
-    """How to reach the device's redirection service (TLS pinned to its stored fingerprint, when it has one)."""
+    """How to reach the device's redirection service (over TLS pinned to its stored fingerprint, when it has
+    one; a device reached without TLS may have a pin stored for later, which then plays no part)."""
     if target.transport is not Transport.DIRECT:
         raise ConnectError(f"redirection over {target.transport.value} is not available yet", host=target.host)
-    return direct_stream(target.host, redirection_port(target), tls=target.use_tls, fingerprint=target.fingerprint,
-                         timeout=timeout)
+    return direct_stream(target.host, redirection_port(target), tls=target.use_tls,
+                         fingerprint=target.fingerprint if target.use_tls else None, timeout=timeout)
 
 
 async def explain(runtime: Runtime, target: DeviceTarget, kind: str, exc: TransportError) -> Refusal:

@@ -1,7 +1,7 @@
 // Who is signed in and what their role allows: the page shows an action only when the permission is there
 // (the server checks every request anyway; hiding is for clarity, not for security).
 
-import { get, type Me } from "./api";
+import { csrfToken, get, type Me } from "./api";
 
 let current: Me | null = null;
 
@@ -14,6 +14,11 @@ export function can(permission: string): boolean {
 }
 
 export async function loadMe(): Promise<Me | null> {
+  if (!csrfToken()) {
+    // no session cookies at all (they are set together at sign-in): do not ask to be told so
+    current = null;
+    return null;
+  }
   try {
     current = await get<Me>("/api/auth/me");
   } catch {

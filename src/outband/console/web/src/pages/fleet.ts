@@ -86,10 +86,11 @@ export async function fleetPage(main: HTMLElement): Promise<Cleanup> {
     }
     renderRows();
   });
+  const selectable = ACTIONS.some((action) => can(action.permission));
   const table = h("table", { class: "devices" },
     h("caption", { class: "visually-hidden" }, "Devices"),
     h("thead", null, h("tr", null,
-      h("th", { scope: "col", class: "select" }, selectPage),
+      selectable ? h("th", { scope: "col", class: "select" }, selectPage) : null,
       ["Name", "Address", "Power", "Reachability", "AMT", "Mode", "Tags", "Group", "Last seen"].map((title) =>
         h("th", { scope: "col" }, title)))),
     tableBody);
@@ -196,7 +197,7 @@ export async function fleetPage(main: HTMLElement): Promise<Cleanup> {
         renderSelection();
       });
       return h("tr", { "data-device": String(device.id) },
-        h("td", { class: "select" }, box),
+        selectable ? h("td", { class: "select" }, box) : null,
         h("th", { scope: "row" }, h("a", { href: `/devices/${device.id}` }, device.name)),
         h("td", null, device.host),
         h("td", { class: "power" }, powerBadge(device.state.power)),
@@ -206,7 +207,7 @@ export async function fleetPage(main: HTMLElement): Promise<Cleanup> {
         h("td", null, device.tags.join(", ") || "—"),
         h("td", null, device.group ?? "—"),
         h("td", null, formatTime(device.state.last_seen_at)));
-    }) : h("tr", null, h("td", { colspan: "10", class: "empty" }, "No device matches these filters.")));
+    }) : h("tr", null, h("td", { colspan: selectable ? "10" : "9", class: "empty" }, "No device matches these filters.")));
     selectPage.checked = pageDevices.length > 0 && pageDevices.every((d) => selected.has(d.id));
     renderSelection();
   }

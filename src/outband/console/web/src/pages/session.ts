@@ -55,7 +55,8 @@ export async function openSocket(deviceId: number, kind: "sol" | "kvm",
 export function refusalText(refusal: unknown): string {
   if (refusal && typeof refusal === "object" && "code" in refusal) {
     const { code, message } = refusal as Refusal;
-    return `${message}${REFUSAL_HELP[code] ? ` ${REFUSAL_HELP[code]}` : ""}`;
+    const sentence = /[.!?]$/.test(message) ? message : `${message}.`;
+    return `${sentence}${REFUSAL_HELP[code] ? ` ${REFUSAL_HELP[code]}` : ""}`;
   }
   return refusal instanceof Error ? refusal.message : String(refusal);
 }
