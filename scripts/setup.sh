@@ -18,11 +18,12 @@ want() { for p in "$@"; do pkg_missing "$p" && need_apt+=("$p"); done; return 0;
 command -v python3 >/dev/null || want python3
 python3 -c 'import venv, ensurepip' 2>/dev/null || want python3-venv
 want ca-certificates
+# node and npm build the web UI (and run MeshCentral/Open AMT in the tests).
+command -v node >/dev/null || want nodejs
+command -v npm >/dev/null || want npm
 if [ "$dev" = 1 ]; then
-    # Real peers: amtterm (SOL client), wsl (WS-MAN shell client, needs curl), node for MeshCentral/Open AMT.
-    want amtterm wsl curl openssl
-    command -v node >/dev/null || want nodejs
-    command -v npm >/dev/null || want npm
+    # Real peers: amtterm (SOL client), wsl (WS-MAN shell client, needs curl); chromium for the web UI tests.
+    want amtterm wsl curl openssl chromium
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
@@ -44,4 +45,6 @@ if [ "$dev" = 1 ]; then
 else
     .venv/bin/python -m pip install -q -e .
 fi
+# The web UI: npm packages from the lockfile, built into src/outband/console/web/dist (served by the console).
+(cd src/outband/console/web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 echo "setup: ready (.venv/bin/outband)"
