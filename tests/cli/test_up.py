@@ -24,14 +24,18 @@ pytestmark = pytest.mark.slow
 FLEET = 5
 START_SECONDS = 60
 URL_LINE = re.compile(r"outband console: (http://\S+)")
-PASSWORD_LINE = re.compile(r"password \(shown once, keep it\): (\S+)")
+PASSWORD_LINE = re.compile(r"account admin, password \(shown once, keep it\): (\S+)")
+ENGINES_PASSWORD_LINE = re.compile(r"the engines' admin password \(shown once; for AMT tools\): (\S+)")
+NEW_AMT_PASSWORD = "Changed!pass9"
 
 
 class Up:
     """A running ``outband up``; its stderr is read all along (by a thread) so it never blocks on a full pipe."""
 
-    def __init__(self, data_dir: Path, fleet_base: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBAND_")}
+    def __init__(self, data_dir: Path, fleet_base: str, amt_password: str | None = None) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OUTBAND_", "AMT_"))}
+        if amt_password is not None:
+            env["AMT_PASSWORD"] = amt_password
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from outband.cli.main import main; main()", "up", "--simulate", str(FLEET),
              "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--fleet-base", fleet_base],
@@ -79,6 +83,13 @@ def cli(url: str, config_home: Path, *args: str, password: str | None = None) ->
     return result.exit_code, result.stdout, result.stderr
 
 
+def engine_hostname(address: str, amt_password: str) -> tuple[int, str]:
+    """Ask one simulated engine directly (as an AMT tool would) for its host name."""
+    result = CliRunner().invoke(app, ["wsman", "get", address, "AMT_GeneralSettings", "--json"],
+                                env={"AMT_PASSWORD": amt_password})
+    return result.exit_code, result.stdout if result.exit_code else json.loads(result.stdout)["properties"]["HostName"]
+
+
 def test_up_serves_a_registered_fleet_and_comes_back_the_same(tmp_path: Path) -> None:
     data_dir, base = tmp_path / "up", random_fleet_base()
     config_home = tmp_path / "config"
@@ -90,6 +101,10 @@ def test_up_serves_a_registered_fleet_and_comes_back_the_same(tmp_path: Path) ->
         assert f"({FLEET} added now, 0 known)" in report, report
         assert f"{FLEET} answered the check" in report, report
         assert f"export OUTBAND_URL={first.url}; outband fleet login" in report, report
+        engines_password = ENGINES_PASSWORD_LINE.search(report)
+        assert engines_password, report
+        first_engine = f"{base.rsplit('.', 1)[0]}.1"
+        assert engine_hostname(first_engine, engines_password.group(1)) == (0, "outband-sim-0")
 
         code, _, err = cli(first.url, config_home, "login", password=password.group(1))
         assert code == 0, err
@@ -102,10 +117,12 @@ def test_up_serves_a_registered_fleet_and_comes_back_the_same(tmp_path: Path) ->
     finally:
         assert first.stop() == 0
 
-    again = Up(data_dir, base)
+    again = Up(data_dir, base, amt_password=NEW_AMT_PASSWORD)  # the engines and their credentials follow
     try:
         report = again.report
         assert PASSWORD_LINE.search(report) is None, "the one-time password was shown twice"
+        assert ENGINES_PASSWORD_LINE.search(report) is None, report
+        assert engine_hostname(first_engine, NEW_AMT_PASSWORD) == (0, "outband-sim-0")
         assert f"(0 added now, {FLEET} known)" in report, report
         assert f"{FLEET} answered the check" in report, report
         code, _, err = cli(again.url, config_home, "login", password=password.group(1))

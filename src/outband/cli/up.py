@@ -4,9 +4,10 @@ Theory of operation (one start, every step idempotent so a restart on the same d
 fleet and adds nothing twice):
 
 1. open the console's runtime (database migrated, secret key, first admin), as ``outband console`` does;
-2. choose the fleet's admin password: the one the console already stores (encrypted) as the credentials of
-   a registered simulated engine, else a new strong one.  It exists nowhere else: each engine keeps only
-   its Digest HA1, the console only the Fernet token;
+2. choose the fleet's admin password: ``AMT_PASSWORD`` if given (the stored credentials of registered
+   engines follow it), else the one the console already stores (encrypted) as the credentials of a
+   registered simulated engine, else a new strong one, shown once.  It is kept nowhere else: each engine
+   keeps only its Digest HA1, the console only the Fernet token;
 3. launch N engines (``engine.launcher``, fleet mode) on ``--fleet-base`` and the following loopback
    addresses with the standard ports 16992-16995, their state in ``<data dir>/simulated-fleet``;
 4. register every engine the console does not know yet (matched by address and port, so renamed devices
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Final
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..console.audit import OK, record_entry
 from ..console.config import DEFAULT_LISTEN, Settings
@@ -42,7 +43,7 @@ from ..console.runtime import Runtime, open_runtime
 from ..console.schemas import DeviceCreate
 from ..console.secrets import SecretKeyError
 from ..console.server import ConsoleServer
-from ..engine.launcher import Launched, LaunchOptions, fleet_addresses, generate_password, launch
+from ..engine.launcher import Launched, LaunchOptions, check_password, fleet_addresses, generate_password, launch
 from .console import ConfigOption, DataDirOption, ListenOption, announce, err, settings_from
 
 DEFAULT_FLEET: Final = 20
@@ -50,6 +51,7 @@ DEFAULT_FLEET_BASE: Final = "127.1.0.1"
 FLEET_DIR: Final = "simulated-fleet"
 FLEET_TRANSPORT: Final = Transport.DIRECT
 """How the console reaches the simulated engines (see the module docstring for the CIRA switch)."""
+STANDARD_PORT: Final = 16992
 SOCKETS_PER_ENGINE: Final = 4
 """16992-16995 on every address."""
 CHECKS_AT_ONCE: Final = 64
@@ -61,6 +63,8 @@ TAG: Final = "lab"
 class FleetPlan:
     size: int
     base: str = DEFAULT_FLEET_BASE
+    password: str | None = field(default=None, repr=False)
+    """The engines' admin password to use (else the stored or a generated one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,8 @@ def placement(index: int, size: int) -> Placement:
 @dataclass(slots=True)
 class FleetReport:
     addresses: list[str]
+    generated_password: str | None = field(default=None, repr=False)
+    """The engines' admin password when this start made it (shown once)."""
     added: int = 0
     known: int = 0
     reachable: int = 0
@@ -106,16 +112,34 @@ def check_descriptors(size: int) -> None:
                          f"{hard} (ulimit -Hn); simulate fewer or raise the limit")
 
 
-async def fleet_password(runtime: Runtime, addresses: Sequence[str]) -> str:
-    """The admin password the fleet already has (decrypted from the first registered engine), else a new one."""
+@dataclass(frozen=True, slots=True)
+class FleetPassword:
+    value: str = field(repr=False)
+    generated: bool
+    """New on this start (shown once)."""
+
+
+async def fleet_password(runtime: Runtime, addresses: Sequence[str], wanted: str | None) -> FleetPassword:
+    """The fleet's admin password (see step 2 of the module docstring); a ``wanted`` one that differs from the
+    stored one replaces it in the credentials of the registered engines."""
+    stored = None
     async with runtime.db.read() as session:
         for part in chunks(addresses):
-            stored = (await session.execute(
-                select(Device.password_enc).where(Device.host.in_(part), Device.http_port == 16992)
+            token = (await session.execute(
+                select(Device.password_enc).where(Device.host.in_(part), Device.http_port == STANDARD_PORT)
                 .order_by(Device.id).limit(1))).scalar_one_or_none()
-            if stored is not None:
-                return runtime.box.decrypt(stored)
-    return generate_password()
+            if token is not None:
+                stored = runtime.box.decrypt(token)
+                break
+    if wanted is None:
+        return FleetPassword(stored, False) if stored is not None else FleetPassword(generate_password(), True)
+    check_password(wanted)
+    if stored is not None and stored != wanted:
+        async with runtime.db.write() as session:
+            for part in chunks(addresses):
+                await session.execute(update(Device).where(Device.host.in_(part), Device.http_port == STANDARD_PORT)
+                                      .values(password_enc=runtime.box.encrypt(wanted)))
+    return FleetPassword(wanted, False)
 
 
 async def register_fleet(runtime: Runtime, addresses: Sequence[str], password: str,
@@ -124,7 +148,8 @@ async def register_fleet(runtime: Runtime, addresses: Sequence[str], password: s
     report = FleetReport(list(addresses))
     by_host: dict[str, int] = {}
     async with runtime.db.read() as session:
-        rows = await session.execute(select(Device.host, Device.id, Device.name).where(Device.http_port == 16992))
+        rows = await session.execute(select(Device.host, Device.id, Device.name)
+                                     .where(Device.http_port == STANDARD_PORT))
         names = set()
         wanted = set(addresses)
         for host, device_id, name in rows:
@@ -203,14 +228,15 @@ async def console_with_fleet(settings: Settings, plan: FleetPlan) -> AsyncIterat
         fleet: Launched | None = None
         report = FleetReport(addresses)
         if plan.size:
-            password = await fleet_password(runtime, addresses)
-            register_secret(password)
-            fleet = await launch(LaunchOptions(fleet=plan.size, fleet_base=plan.base, admin_password=password,
+            password = await fleet_password(runtime, addresses, plan.password)
+            register_secret(password.value)
+            fleet = await launch(LaunchOptions(fleet=plan.size, fleet_base=plan.base, admin_password=password.value,
                                                state_dir=settings.data_dir / FLEET_DIR))
         try:
             if fleet is not None:
-                report, device_ids = await register_fleet(runtime, addresses, password, fleet.tls_fingerprint)
-                report.reachable = await refresh_states(runtime, device_ids, password)
+                report, device_ids = await register_fleet(runtime, addresses, password.value, fleet.tls_fingerprint)
+                report.generated_password = password.value if password.generated else None
+                report.reachable = await refresh_states(runtime, device_ids, password.value)
             host, port = settings.listen_address
             server = ConsoleServer(runtime, host, port)
             await server.start()
@@ -238,6 +264,10 @@ def describe(running: Running, settings: Settings) -> list[str]:
         lines.append(f"  registered as {placement(0, size).name} .. {placement(size - 1, size).name} "
                      f"({report.added} added now, {report.known} known), tags {TAG}/desk/kiosk, groups "
                      f"floor-1/floor-2; {report.reachable} answered the check")
+        if report.generated_password is not None:
+            lines.append(f"  [bold]the engines' admin password (shown once; for AMT tools):[/bold] "
+                         f"{report.generated_password}")
+            lines.append("  (set AMT_PASSWORD to choose it; the console keeps it as the devices' credentials)")
         if report.skipped:
             lines.append(f"  [yellow]not registered (name taken by another device):[/yellow] "
                          f"{', '.join(report.skipped[:10])}{' ...' if len(report.skipped) > 10 else ''}")
@@ -269,6 +299,10 @@ def up_command(
     config: ConfigOption = None,
     fleet_base: Annotated[str, typer.Option(
         "--fleet-base", help="Loopback address of the first engine; the others follow it.")] = DEFAULT_FLEET_BASE,
+    amt_password: Annotated[str | None, typer.Option(
+        "--amt-password", envvar="AMT_PASSWORD", show_default=False,
+        help="The engines' admin password (or AMT_PASSWORD); default: the stored one, else generated and shown "
+        "once.")] = None,
 ) -> None:
     """Start the console with a simulated fleet already registered: the one-command demo.
 
@@ -279,7 +313,7 @@ def up_command(
     configure_logging(settings.log_format, settings.log_level)
     try:
         fleet_addresses(fleet_base, max(simulate, 1))
-        asyncio.run(_serve(settings, FleetPlan(simulate, fleet_base)))
+        asyncio.run(_serve(settings, FleetPlan(simulate, fleet_base, amt_password)))
     except (OSError, SecretKeyError, ValueError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
