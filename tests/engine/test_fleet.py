@@ -4,8 +4,12 @@ in one commit, and still answer with identities of their own."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import resource
 from pathlib import Path
+
+import pytest
 
 from outband.aio.wsman_client import WsmanTransport
 from outband.engine.acl import ALL_REALMS
@@ -13,8 +17,10 @@ from outband.engine.cira import DEFAULT_TUNING, client_of
 from outband.engine.launcher import LaunchOptions, launch
 from outband.engine.platforms.profile import HardwareProfile, Nic, _host_in_subnet
 from outband.engine.platforms.sim import SimMachine
+from outband.engine.server import EngineServer, Ports
 from outband.proto.cim.model import CimObject
 from outband.proto.wsman import messages as msg
+from outband.testing.engine import RunningEngine
 
 PASSWORD = "Fleet!Pass1word"
 
@@ -87,3 +93,20 @@ async def test_a_fleet_shares_what_is_not_per_engine_and_answers_with_its_own_id
     finally:
         await again.server.stop()
         again.database.close()
+
+
+async def test_a_fleet_beyond_the_descriptor_limit_is_refused_before_binding_anything(
+    engine_env: RunningEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits = {"soft": 200, "hard": 300}
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (limits["soft"], limits["hard"]))
+    monkeypatch.setattr(resource, "setrlimit", lambda _, pair: limits.update(soft=pair[0]))
+    addresses = [f"127.79.0.{i}" for i in range(1, 101)]
+    server = EngineServer(dict.fromkeys(addresses, engine_env.engine), Ports(0, None))
+    with pytest.raises(OSError, match=r"100 engines with 1 listening port\(s\) each need 356 file descriptors, "
+                                      r"but this process may open 300") as refused:
+        await server.start()
+    assert refused.value.errno == errno.EMFILE
+    assert limits["soft"] == 300  # raised as far as the hard limit allows before giving up
+    assert not server._servers
+    await server.stop()

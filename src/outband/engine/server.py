@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import resource
 import socket
 import ssl
@@ -22,6 +23,9 @@ from aiohttp import web
 from .core import Engine
 from .http import make_app
 from .redirection import RedirectionConfig, RedirectionListener, default_handlers
+
+FD_HEADROOM = 256
+"""Descriptors beyond the listening sockets: the state database, standard streams, a few connections."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,7 @@ class EngineServer:
         self._bound: dict[tuple[str, bool, bool], int] = {}
 
     async def start(self) -> None:
-        raise_fd_limit(len(self.engines) * 6 + 256)
+        self._check_fd_limit()
         for engine in self.engines.values():
             await engine.start()
         self._runner = web.AppRunner(make_app(self.engines), access_log=None, handle_signals=False)
@@ -82,6 +86,20 @@ class EngineServer:
                 sock = _listen(address, port)
                 self._bound[(address, context is not None, True)] = int(sock.getsockname()[1])
                 self._servers.append(await asyncio.start_server(redirection.serve, sock=sock, ssl=context))
+
+    def _check_fd_limit(self) -> None:
+        """Raise the descriptor limit for the listeners (and room for connections), or say at once that the
+        fleet cannot fit, rather than failing thousands of sockets in."""
+        tls = self.tls is not None
+        ports = (self.ports.http, self.ports.tls if tls else None, self.ports.redirection,
+                 self.ports.redirection_tls if tls else None)
+        per_engine = sum(port is not None for port in ports)
+        needed = len(self.engines) * per_engine + FD_HEADROOM
+        limit = raise_fd_limit(len(self.engines) * (per_engine + 2) + FD_HEADROOM)
+        if limit < needed:
+            raise OSError(errno.EMFILE, f"{len(self.engines)} engines with {per_engine} listening port(s) each need "
+                          f"{needed} file descriptors, but this process may open {limit}: raise the limit "
+                          "(ulimit -n; the hard limit needs privileges) or run fewer engines or ports")
 
     def bound_port(self, address: str | None = None, *, tls: bool = False, redirection: bool = False) -> int:
         """The port actually bound for an engine's address (tests ask for port 0)."""
@@ -118,10 +136,13 @@ def _listen(address: str, port: int) -> socket.socket:
     return sock
 
 
-def raise_fd_limit(wanted: int) -> None:
-    """Fleet mode needs several descriptors per engine; raise the soft limit as far as the hard one allows."""
+def raise_fd_limit(wanted: int) -> int:
+    """Fleet mode needs several descriptors per engine; raise the soft limit as far as the hard one allows.
+    Returns the soft limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < wanted:
+    if soft != resource.RLIM_INFINITY and soft < wanted:
         target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return wanted if soft == resource.RLIM_INFINITY else soft
