@@ -219,37 +219,35 @@ async def refresh_states(runtime: Runtime, device_ids: Sequence[int], password: 
 
 @contextlib.asynccontextmanager
 async def console_with_fleet(settings: Settings, plan: FleetPlan) -> AsyncIterator[Running]:
-    """The console serving, with ``plan.size`` engines launched and registered; all stopped on exit."""
+    """The console serving, with ``plan.size`` engines launched and registered.  On exit the console stops
+    first (its jobs settle while the engines still answer), then the engines."""
     addresses = fleet_addresses(plan.base, plan.size) if plan.size else []
     if plan.size:
         check_descriptors(plan.size)
+    fleet: Launched | None = None
     runtime = await open_runtime(settings)
     try:
-        fleet: Launched | None = None
         report = FleetReport(addresses)
         if plan.size:
             password = await fleet_password(runtime, addresses, plan.password)
             register_secret(password.value)
             fleet = await launch(LaunchOptions(fleet=plan.size, fleet_base=plan.base, admin_password=password.value,
                                                state_dir=settings.data_dir / FLEET_DIR))
+            report, device_ids = await register_fleet(runtime, addresses, password.value, fleet.tls_fingerprint)
+            report.generated_password = password.value if password.generated else None
+            report.reachable = await refresh_states(runtime, device_ids, password.value)
+        host, port = settings.listen_address
+        server = ConsoleServer(runtime, host, port)
+        await server.start()
         try:
-            if fleet is not None:
-                report, device_ids = await register_fleet(runtime, addresses, password.value, fleet.tls_fingerprint)
-                report.generated_password = password.value if password.generated else None
-                report.reachable = await refresh_states(runtime, device_ids, password.value)
-            host, port = settings.listen_address
-            server = ConsoleServer(runtime, host, port)
-            await server.start()
-            try:
-                yield Running(runtime, server, fleet, report)
-            finally:
-                await server.stop()
+            yield Running(runtime, server, fleet, report)
         finally:
-            if fleet is not None:
-                await fleet.server.stop()
-                fleet.database.close()
+            await server.stop()
     finally:
         await runtime.close()
+        if fleet is not None:
+            await fleet.server.stop()
+            fleet.database.close()
 
 
 def describe(running: Running, settings: Settings) -> list[str]:
