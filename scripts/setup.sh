@@ -24,6 +24,8 @@ command -v npm >/dev/null || want npm
 if [ "$dev" = 1 ]; then
     # Real peers: amtterm (SOL client), wsl (WS-MAN shell client, needs curl); chromium for the web UI tests.
     want amtterm wsl curl openssl chromium
+    # PostgreSQL: the console tests run a second time on a throwaway cluster (scripts/with-postgres.sh).
+    want postgresql
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"

@@ -9,4 +9,10 @@ status=0
 echo "== ruff";  .venv/bin/ruff check src tests bench || status=1
 echo "== mypy";  .venv/bin/mypy || status=1
 echo "== pytest"; .venv/bin/python -m pytest "$@" || status=1
+if [ "$#" -eq 0 ]; then
+    echo "== pytest tests/console on PostgreSQL"
+    bash scripts/with-postgres.sh .venv/bin/python -m pytest tests/console || status=1
+else
+    echo "== PostgreSQL stage skipped (arguments given): bash scripts/with-postgres.sh .venv/bin/python -m pytest tests/console"
+fi
 exit $status

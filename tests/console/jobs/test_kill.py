@@ -2,8 +2,8 @@
 has exactly one final result, and no engine was powered on twice.
 
 Two processes besides pytest: 1,000 simulated engines (each its own loopback address) and the console on a
-SQLite file.  The console is killed with SIGKILL once a good part of the devices are done, then started again
-on the same data directory; it resumes the job by itself.
+SQLite file (or the PostgreSQL database in OUTBAND_TEST_DB).  The console is killed with SIGKILL once a good
+part of the devices are done, then started again on the same data directory; it resumes the job by itself.
 """
 
 from __future__ import annotations
@@ -97,13 +97,13 @@ async def signed_in(url: str) -> httpx2.AsyncClient:
     return client
 
 
-async def test_kill_9_mid_job_then_restart_completes_each_device_exactly_once(tmp_path):
+async def test_kill_9_mid_job_then_restart_completes_each_device_exactly_once(tmp_path, db_url):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "OUTBAND_DATA_DIR": str(tmp_path / "console"), "OUTBAND_LISTEN": f"127.0.0.1:{port}",
            "OUTBAND_ADMIN_PASSWORD": ADMIN_PASSWORD, "OUTBAND_SECRET_KEY": generate_key(),
-           "OUTBAND_DEVICE_CONCURRENCY": "32", "OUTBAND_HEALTH_INTERVAL": "0", "OUTBAND_LOG_LEVEL": "WARNING"}
-    env.pop("OUTBAND_DB", None)
+           "OUTBAND_DEVICE_CONCURRENCY": "32", "OUTBAND_HEALTH_INTERVAL": "0", "OUTBAND_LOG_LEVEL": "WARNING",
+           "OUTBAND_DB": db_url}
     log = tmp_path / "console.log"
     async with fleet_process(tmp_path / "fleet") as fleet:
         console = await start_console(env, url, log)
