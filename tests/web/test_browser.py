@@ -54,9 +54,12 @@ DEVICE = "sim-007"
 ISO_LABEL = "OUTBAND-RESCUE"
 ISO_MESSAGE = "outband rescue system loaded"
 RUN_SECONDS = 600
-SCREENSHOTS = ("01-sign-in", "02-fleet", "03-device-summary", "04-power", "05-settings", "06-sol", "07-kvm-consent",
-               "08-kvm", "09-images", "10-ider", "11-bulk-job", "12-jobs", "13-job", "14-users", "15-audit",
-               "16-tablet-fleet", "17-tablet-device", "18-viewer-fleet", "19-viewer-device")
+SCREENSHOTS = (
+    "01-sign-in", "02-fleet", "03-device-summary", "04-power", "05-settings", "06-sol", "07-kvm-consent", "08-kvm",
+    "09-images", "10-ider", "11-bulk-job", "12-jobs", "13-job", "14-users", "15-audit", "16-tablet-fleet",
+    "17-tablet-device", "18-viewer-fleet", "19-viewer-device", "20-device-history", "21-hardware", "22-logs",
+    "23-alarms",
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -287,6 +290,18 @@ async def test_boot_from_an_uploaded_image_reports_the_boot(flows, stage) -> Non
     assert [a[1] for a in await _audit(stage, "ider.boot")] == ["ok"]
 
 
+async def test_hardware_logs_and_alarms_tabs_show_what_the_device_said(flows, stage) -> None:
+    outcome = flow(flows, "device_tabs")
+    profile = stage.engine(stage.device_id).platform.profile
+    assert profile.manufacturer in outcome["chassis"]
+    assert outcome["events"].split(" of ")[1] != "0 records"  # the power-on and the boots were logged
+    assert outcome["filtered"]
+    assert all("KVM" in row for row in outcome["filtered"])  # the KVM session of the kvm flow, found by the filter
+    header, *rows = outcome["csv"].strip().splitlines()
+    assert header == "#,Time,Event,By,From,Id"
+    assert len(rows) == len(outcome["filtered"])
+
+
 async def test_a_bulk_power_job_over_fifty_devices_finishes_live(flows, stage) -> None:
     outcome = flow(flows, "bulk_power")
     assert outcome["perDevice"] == FLEET  # every device's outcome arrived on the page
@@ -310,6 +325,7 @@ async def test_admin_pages_and_the_audit_download(flows) -> None:
 
 async def test_keyboard_moves_between_tabs(flows, stage) -> None:
     outcome = flow(flows, "keyboard")
+    assert outcome["history"].startswith("Reached on ")  # the jobs so far drew the reachability chart
     assert (outcome["second"], outcome["last"]) == ("Power & boot", "Boot from image")
     assert outcome["url"] == f"/devices/{stage.device_id}/ider"
 

@@ -265,6 +265,41 @@ await flow("ider", async () => {
     run: await admin.locator(".ider-run dl").innerText() });
 });
 
+await flow("device_tabs", async () => {
+  await admin.goto(`/devices/${device.id}/inventory`);
+  await admin.getByRole("button", { name: "Read inventory now" }).click();
+  await admin.getByRole("heading", { name: "Processors" }).waitFor({ timeout: 60_000 });
+  const chassis = await admin.locator("section.inventory").first().innerText();
+  problems.hardware = await accessibility(admin);
+  await shot(admin, "21-hardware");
+  await openTab(admin, "Logs");
+  await admin.getByRole("button", { name: "Pull logs from the device" }).click();
+  await admin.waitForFunction(() => /^\d+ of \d+ records$/.test(document.querySelector(".table-status")?.textContent ?? ""),
+    null, { timeout: 60_000 });
+  const events = await admin.locator(".table-status").textContent();
+  await admin.getByLabel("Log", { exact: true }).selectOption("audit");
+  await admin.waitForFunction(() => document.querySelector("table.logs thead")?.textContent?.includes("By"));
+  await admin.getByLabel("Filter").fill("KVM");
+  const filtered = await admin.locator("table.logs tbody tr").allInnerTexts();
+  const saving = admin.waitForEvent("download");
+  await admin.getByRole("button", { name: "Download CSV" }).click();
+  const csvPath = join(config.output, "device-audit-log.csv");
+  await (await saving).saveAs(csvPath);
+  problems.logs = await accessibility(admin);
+  await shot(admin, "22-logs");
+  await openTab(admin, "Alarm clocks");
+  await admin.getByLabel("Name").fill("wake-up");
+  await admin.getByLabel("First wake-up (your time)").fill("2031-01-02T07:30");
+  await admin.getByRole("button", { name: "Add alarm" }).click();
+  await admin.getByRole("cell", { name: "wake-up", exact: true }).waitFor({ timeout: 60_000 });
+  problems.alarms = await accessibility(admin);
+  await shot(admin, "23-alarms");
+  await openTab(admin, "Consent");
+  await admin.getByRole("button", { name: "Request consent (show a code)" }).waitFor();
+  problems.consent = await accessibility(admin);
+  result("device_tabs", { ok: true, chassis, events, filtered, csv: readFileSync(csvPath, "utf8") });
+});
+
 await flow("bulk_power", async () => {
   await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Fleet" }).click();
   await admin.getByRole("heading", { name: "Fleet", level: 1 }).waitFor();
@@ -322,13 +357,15 @@ await flow("admin_pages", async () => {
 await flow("keyboard", async () => {
   // tabs follow the arrow keys; a device page is usable without a mouse
   await admin.goto(`/devices/${device.id}`);
+  const history = await admin.locator("figure.history figcaption").textContent();
+  await shot(admin, "20-device-history");
   await admin.getByRole("tab", { name: "Summary" }).focus();
   await admin.keyboard.press("ArrowRight");
   const second = await admin.evaluate(() => document.activeElement?.textContent);
   await admin.keyboard.press("End");
   const last = await admin.evaluate(() => document.activeElement?.textContent);
   const url = new URL(admin.url()).pathname;
-  result("keyboard", { ok: true, second, last, url });
+  result("keyboard", { ok: true, second, last, url, history });
 });
 
 await flow("tablet", async () => {

@@ -1,4 +1,4 @@
-"""What the console has stored about a device, for reading: the latest hardware inventory, the event and audit
+"""What the console has stored about a device, for reading: its hardware inventory snapshots, the event and audit
 log records pulled from it, and its reachability over the console's recent contacts (its job attempts).
 
 Jobs write all of it (``inventory`` and ``logs`` operations store snapshots and records; every job records a
@@ -60,17 +60,20 @@ async def _exists(runtime: Runtime, device_id: int) -> None:
 
 
 @router.get("/devices/{device_id}/inventory", responses=NOT_FOUND)
-async def device_inventory(device_id: IdPath, runtime: RuntimeDep, audit: RequiresDeviceRead) -> InventoryPublic:
-    """The newest inventory snapshot (404 until an ``inventory`` job has read one)."""
+async def device_inventory(
+    device_id: IdPath,
+    runtime: RuntimeDep,
+    audit: RequiresDeviceRead,
+    limit: Annotated[int, Query(ge=1, le=50, description="How many snapshots, newest first.")] = 1,
+) -> list[InventoryPublic]:
+    """Inventory snapshots, newest first (none until an ``inventory`` job has read one)."""
+    await _exists(runtime, device_id)
     async with runtime.db.read() as session:
-        snapshot = (await session.execute(
+        snapshots = (await session.execute(
             select(InventorySnapshot).where(InventorySnapshot.device_id == device_id)
-            .order_by(InventorySnapshot.taken_at.desc(), InventorySnapshot.id.desc()).limit(1)
-        )).scalar_one_or_none()
-    if snapshot is None:
-        await _exists(runtime, device_id)
-        raise not_found("inventory snapshot")
-    return InventoryPublic(taken_at=snapshot.taken_at, data=snapshot.data)
+            .order_by(InventorySnapshot.taken_at.desc(), InventorySnapshot.id.desc()).limit(limit)
+        )).scalars()
+        return [InventoryPublic(taken_at=s.taken_at, data=s.data) for s in snapshots]
 
 
 @router.get("/devices/{device_id}/logs", responses=NOT_FOUND)

@@ -1,7 +1,7 @@
 // Device tabs that show what the console read from the device: hardware inventory, event and audit logs,
 // alarm clocks, and user consent.
 
-import { ApiError, get, query } from "../api";
+import { get, query } from "../api";
 import { download, field, fill, formatBytes, h, timeElement, toCsv } from "../dom";
 import { P, can } from "../session";
 import { busy, definitionList, errorBox, notify } from "../ui";
@@ -34,18 +34,22 @@ export async function inventoryTab(panel: HTMLElement, context: DeviceContext): 
   await show();
 
   async function show(): Promise<void> {
-    let snapshot: Snapshot;
+    let snapshot: Snapshot | undefined;
     try {
-      snapshot = await get<Snapshot>(`/api/devices/${context.device.id}/inventory`);
+      [snapshot] = await get<Snapshot[]>(`/api/devices/${context.device.id}/inventory`);
     } catch (error) {
-      fill(content, error instanceof ApiError && error.status === 404
-        ? h("p", null, "No inventory has been read from this device yet.") : errorBox(error));
+      fill(content, errorBox(error));
       return;
     }
+    if (!snapshot) {
+      fill(content, h("p", null, "No inventory has been read from this device yet."));
+      return;
+    }
+    const data = snapshot.data;
     fill(content, h("p", null, "Read ", timeElement(snapshot.taken_at), "."),
-      CLASS_TITLES.filter(([cls]) => snapshot.data[cls]?.length).map(([cls, title]) =>
+      CLASS_TITLES.filter(([cls]) => data[cls]?.length).map(([cls, title]) =>
         h("section", { class: "inventory" }, h("h3", null, title),
-          snapshot.data[cls].map((item) => definitionList(Object.entries(item)
+          data[cls].map((item) => definitionList(Object.entries(item)
             .filter(([key, value]) => !key.startsWith("__") && value !== null && value !== "" && typeof value !== "object")
             .map(([key, value]) => [key, key === "Capacity" && typeof value === "number"
               ? `${formatBytes(value)} (${value})` : String(value)]))))));

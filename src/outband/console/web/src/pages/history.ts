@@ -30,7 +30,7 @@ export async function historyChart(deviceId: number): Promise<HTMLElement> {
   const oldestFirst = [...contacts].reverse();
   const width = 600;
   const height = 60;
-  const step = width / oldestFirst.length;
+  const step = width / Math.max(oldestFirst.length, 40); // a few contacts make narrow bars, oldest on the left
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height + 16}`, class: "history", "aria-hidden": "true",
     preserveAspectRatio: "none" });
   oldestFirst.forEach((contact, index) => {
