@@ -248,9 +248,10 @@ def main(argv: list[str] | None = None) -> int:
             needed = size * LISTENER_SETS[listeners] + SPARE_DESCRIPTORS
             if hard != resource.RLIM_INFINITY and needed > hard:
                 fits = (hard - SPARE_DESCRIPTORS) // LISTENER_SETS[listeners] // 100 * 100
+                done = any(r.size == fits and r.listeners == listeners for r in results)
                 print(f"{size:7} {listeners:>6}  needs {needed} descriptors, the hard limit is {hard}: "
-                      f"measuring {fits} instead")
-                if fits <= 0 or any(r.size == fits and r.listeners == listeners for r in results):
+                      + (f"see {fits} above" if done else f"measuring {fits} instead"))
+                if fits <= 0 or done:
                     continue
                 size = fits
             r = measure(size, listeners, args.fleet_base, args.sample, args.touch_all, args.tracemalloc)

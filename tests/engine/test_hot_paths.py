@@ -13,7 +13,7 @@ import pytest
 
 from outband.engine.acl import Account
 from outband.engine.services.general import GENERAL
-from outband.engine.settings import SettingsClass
+from outband.engine.settings import MEMO_SIZE, SettingsClass
 from outband.engine.state import Database, StateStore
 from outband.proto.amt import Realm
 from outband.proto.cim.model import CimObject
@@ -184,3 +184,38 @@ def test_state_keys_see_pending_writes_and_deletes() -> None:
     assert store.keys("acl/") == ["acl/2", "acl/3"]
     assert store.keys() == ["acl/2", "acl/3", "other"]
     db.close()
+
+
+@dataclasses.dataclass
+class _StubStore:
+    data: dict[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+
+@dataclasses.dataclass
+class _StubEngine:
+    """What a settings class reads from an engine: its defaults' inputs and the stored changes."""
+
+    name: str
+    store: _StubStore = dataclasses.field(default_factory=lambda: _StubStore({}))
+
+
+def _named(engine: Any) -> dict[str, Any]:
+    return {"InstanceID": "x", "Name": engine.name}
+
+
+def test_settings_memos_are_bounded_and_never_trust_their_key() -> None:
+    settings = SettingsClass("AMT_NotInTheCatalog", "x", _named, frozenset())
+    engines: list[Any] = [_StubEngine(f"engine-{i}") for i in range(MEMO_SIZE + 20)]
+    for engine in engines:
+        assert settings.instance(engine)["Name"] == engine.name
+    assert len(settings._built) == MEMO_SIZE
+    assert settings.instance(engines[0])["Name"] == "engine-0"  # evicted long ago, built again
+
+    # A memo found under an engine's key but built from other values (an id reused by a new engine) is rebuilt.
+    newcomer: Any = _StubEngine("newcomer")
+    impostor = CimObject.new("AMT_NotInTheCatalog", InstanceID="x", Name="someone else")
+    settings._built[id(newcomer)] = ({"InstanceID": "x", "Name": "someone else"}, impostor)
+    assert settings.instance(newcomer)["Name"] == "newcomer"

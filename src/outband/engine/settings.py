@@ -10,10 +10,10 @@ them), refuses key changes and mistyped values, and persists the change in one t
 from __future__ import annotations
 
 import base64
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from ..proto.cim.model import CimDateTime, CimObject, Value
 from ..proto.cim.schema import CimType
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from .core import Engine
 
 Json = Any
+MEMO_SIZE = 64
+"""Built instances kept per settings class (see :meth:`SettingsClass.instance`)."""
 
 
 def to_json(value: Value | list[Value]) -> Json:
@@ -62,9 +64,10 @@ class SettingsClass:
     instance_id: str
     defaults: Callable[[Engine], Mapping[str, Any]]
     writable: frozenset[str]
-    _built: WeakKeyDictionary[Engine, tuple[dict[str, Any], CimObject]] = field(
-        default_factory=WeakKeyDictionary, init=False, repr=False, compare=False)
-    """Per engine, the last instance built and the values it was built from (see :meth:`instance`)."""
+    _built: OrderedDict[int, tuple[dict[str, Any], CimObject]] = field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False)
+    """The last instances built, with the values each was built from, least recently used first; keyed by
+    ``id(engine)`` only to find a likely match (see :meth:`instance`)."""
 
     @property
     def store_key(self) -> str:
@@ -80,14 +83,20 @@ class SettingsClass:
         """The instance as it stands, built from its values; a copy, so a caller may change it freely.
 
         Building a typed instance costs far more than a Get's other work, and consoles poll settings, so the
-        last one built is kept per engine with the values it was built from and reused while they are equal:
-        identical values always build the same instance, so the memo can never serve anything stale.
+        last one built for an engine is kept with the values it was built from, and reused only while the values
+        are identical: identical values always build the same instance, so a memo is never stale, whatever its
+        key (even an id reused by a later engine).  The memo is bounded: a fleet polled engine after engine
+        keeps the most recent few, not one per engine.
         """
         values = self.values(engine)
-        memo = self._built.get(engine)
+        key = id(engine)
+        memo = self._built.get(key)
         if memo is None or not _identical(memo[0], values):
             memo = (values, CimObject.new(self.class_name, values))
-            self._built[engine] = memo
+            self._built[key] = memo
+            while len(self._built) > MEMO_SIZE:
+                self._built.popitem(last=False)
+        self._built.move_to_end(key)
         return memo[1].copy()
 
     def update(self, engine: Engine, changes: Mapping[str, Any]) -> None:
