@@ -312,6 +312,9 @@ async def test_a_bulk_power_job_over_fifty_devices_finishes_live(flows, stage) -
         rows = (await session.execute(select(JobDevice.status).where(JobDevice.job_id == job.id))).scalars().all()
     assert (job.operation, job.params, job.status) == ("power", {"action": "on"}, Status.SUCCEEDED)
     assert rows == [Status.SUCCEEDED] * FLEET
+    assert "power on" in outcome["schedule"]
+    assert "tags: kiosk" in outcome["schedule"]
+    assert "0 7 * * 1-5 (UTC)" in outcome["schedule"]
 
 
 async def test_admin_pages_and_the_audit_download(flows) -> None:

@@ -323,12 +323,20 @@ await flow("bulk_power", async () => {
   const jobId = Number(/Job (\d+)/.exec(jobTitle)[1]);
   await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Jobs" }).click();
   await admin.getByRole("heading", { name: "Jobs", level: 1 }).waitFor();
+  await admin.getByText("New schedule").click();
+  await admin.getByLabel("Name").fill("kiosks-on-weekday-mornings");
+  await admin.getByLabel("Operation").selectOption("power-on");
+  await admin.getByLabel("Devices with tag").fill("kiosk");
+  await admin.getByLabel("Time zone").fill("UTC");
+  await admin.getByRole("button", { name: "Add schedule" }).click();
+  await admin.getByRole("rowheader", { name: "kiosks-on-weekday-mornings" }).waitFor();
+  const schedule = await admin.getByRole("rowheader", { name: "kiosks-on-weekday-mornings" }).locator("..").innerText();
   problems.jobs = await accessibility(admin);
   await shot(admin, "12-jobs");
   await admin.goto(`/jobs/${jobId}`);
   await admin.locator("tbody tr[data-status=succeeded]").nth(49).waitFor();
   await shot(admin, "13-job");
-  result("bulk_power", { ok: true, jobId, perDevice, summary });
+  result("bulk_power", { ok: true, jobId, perDevice, summary, schedule });
 });
 
 await flow("admin_pages", async () => {
