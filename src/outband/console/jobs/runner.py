@@ -41,6 +41,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.base import utcnow
 from ..db.database import Database
@@ -61,6 +62,17 @@ log = logging.getLogger("outband.console.jobs")
 
 TARGET_BATCH: Final = 500
 STOP_GRACE: Final = 10.0
+ALL_ROWS: Final = 2**31 - 1
+"""The largest row id (ids are 32-bit integers on every database)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """The part of a job one driver runs: rows ``first``..``last`` by row id (LocalRunner: all of them)."""
+
+    job_id: int
+    first: int = 0
+    last: int = ALL_ROWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +160,7 @@ async def load_targets(session: Any, box: SecretBox, units: Sequence[Unit]) -> d
 
 @dataclass(eq=False)
 class _LiveJob:
+    rows: Rows
     spec: JobSpec
     operation: Operation
     params: Any
@@ -188,8 +201,8 @@ class LocalRunner:
         self.retry = retry or execute.RetryPolicy()
         self._concurrency = concurrency
         self._stop_grace = stop_grace
-        self._jobs: dict[int, _LiveJob] = {}
-        self._drivers: dict[int, asyncio.Task[None]] = {}
+        self._jobs: dict[Rows, _LiveJob] = {}
+        self._drivers: dict[Rows, asyncio.Task[None]] = {}
         self._runtime: Runtime | None = None
         self._writer: BatchWriter | None = None
         self._slots = asyncio.Semaphore(1)
@@ -214,17 +227,20 @@ class LocalRunner:
         return self._concurrency or self.runtime.settings.device_concurrency
 
     async def start(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._slots = asyncio.Semaphore(self.concurrency)
-        self._writer = BatchWriter(runtime.db)
-        self._writer.start()
-        self.metrics = job_metrics(runtime.metrics)
+        self._prepare(runtime)
         async with runtime.db.read() as session:
             unfinished = await store.unfinished_jobs(session)
         for job_id in unfinished:
             await self.enqueue(job_id)
         if unfinished:
             log.info("resuming %d unfinished job(s)", len(unfinished))
+
+    def _prepare(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._writer = BatchWriter(runtime.db)
+        self._writer.start()
+        self.metrics = job_metrics(runtime.metrics)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -259,43 +275,50 @@ class LocalRunner:
     async def enqueue(self, job_id: int) -> None:
         if self._stopping:
             return  # stored: the next start resumes it
-        if job_id not in self._drivers:
-            task = asyncio.create_task(self._drive(job_id), name=f"job-{job_id}")
-            self._drivers[job_id] = task
-            task.add_done_callback(lambda t: self._driver_done(job_id, t))
+        rows = Rows(job_id)
+        if rows not in self._drivers:
+            task = asyncio.create_task(self._drive(rows), name=f"job-{job_id}")
+            self._drivers[rows] = task
+            task.add_done_callback(functools.partial(self._driver_done, rows))
 
     async def cancel(self, job_id: int) -> Status | None:
         async with self.runtime.db.write() as session:
             status = await store.request_cancel(session, job_id)
-        live = self._jobs.get(job_id)
-        if live is not None:
-            live.cancelling = True
-            self._stop_waiting(live)
-            for handle in live.delayed.values():
-                handle.cancel()
-            self.metrics.waiting_retry.dec(len(live.delayed))
-            live.delayed.clear()
-            live.ready.clear()
-            live.exhausted = True
-            live.wake.set()
-        elif status is not None and not status.finished and job_id not in self._drivers:
+        running_here = [live for rows, live in self._jobs.items() if rows.job_id == job_id]
+        for live in running_here:
+            self._cancel_live(live)
+        if not running_here and status is not None and not status.finished \
+                and not any(rows.job_id == job_id for rows in self._drivers):
             async with self.runtime.db.write() as session:
                 await store.finish(session, job_id)
         return status
 
+    def _cancel_live(self, live: _LiveJob) -> None:
+        live.cancelling = True
+        self._stop_waiting(live)
+        for handle in live.delayed.values():
+            handle.cancel()
+        self.metrics.waiting_retry.dec(len(live.delayed))
+        live.delayed.clear()
+        live.ready.clear()
+        live.exhausted = True
+        live.wake.set()
+
     # ------------------------------------------------------------------------------------------ driving
 
-    def _driver_done(self, job_id: int, task: asyncio.Task[None]) -> None:
-        self._drivers.pop(job_id, None)
-        self._jobs.pop(job_id, None)
+    def _driver_done(self, rows: Rows, task: asyncio.Task[None]) -> None:
+        self._drivers.pop(rows, None)
+        self._jobs.pop(rows, None)
         if not task.cancelled() and task.exception() is not None:
-            log.error("job %d stopped on an error; it resumes at the next start", job_id, exc_info=task.exception())
+            log.error("job %d stopped on an error; it resumes at the next start", rows.job_id,
+                      exc_info=task.exception())
 
-    async def _drive(self, job_id: int) -> None:
-        live = await self._open(job_id)
+    async def _drive(self, rows: Rows) -> None:
+        job_id = rows.job_id
+        live = await self._open(rows)
         if live is None:
             return
-        self._jobs[job_id] = live
+        self._jobs[rows] = live
         self.runtime.metrics.jobs_running.inc()
         try:
             self.events.publish(job_id, job_event(job_id, Status.RUNNING, live.counts, live.total))
@@ -311,8 +334,9 @@ class LocalRunner:
         log.info("job %d (%s) %s: %s", job_id, live.operation.name, status.value,
                  ", ".join(f"{n} {s}" for s, n in live.counts.items() if n))
 
-    async def _open(self, job_id: int) -> _LiveJob | None:
+    async def _open(self, rows: Rows) -> _LiveJob | None:
         """Take the job, settle what a previous process left half-done, and load its first page."""
+        job_id = rows.job_id
         async with self.runtime.db.write() as session:
             spec = await store.begin(session, job_id)
             if spec is None:
@@ -331,11 +355,16 @@ class LocalRunner:
                 await store.fail_unfinished(session, job_id, reason="bad_params", error=problem or "")
                 await store.finish(session, job_id)
                 return None
-            interrupted = await store.resume_interrupted(session, job_id, repeatable=operation.repeatable(params))
+            interrupted = await self._settle_interrupted(session, rows, repeatable=operation.repeatable(params))
             if interrupted:
                 log.warning("job %d: %d device(s) were interrupted mid-call and are not repeated", job_id, interrupted)
             counts = await store.counts(session, job_id)
-        return _LiveJob(spec, operation, params, counts, total=sum(counts.values()))
+        return _LiveJob(rows, spec, operation, params, counts, total=sum(counts.values()))
+
+    async def _settle_interrupted(self, session: AsyncSession, rows: Rows, *, repeatable: bool) -> int:
+        """Rows another (dead) process left claimed: this runner is the only one, so every such row is."""
+        return await store.resume_interrupted(session, rows.job_id, repeatable=repeatable, first=rows.first,
+                                              last=rows.last)
 
     async def _feed(self, live: _LiveJob) -> None:
         if live.spec.cancel_requested:
@@ -360,13 +389,18 @@ class LocalRunner:
             # Nothing to start until a device finishes, a retry falls due, or a cancel/stop arrives; the state
             # was just read with no await since, so clearing here loses no wake-up.
             live.wake.clear()
-            await live.wake.wait()
+            await self._idle(live)
         if live.tasks:  # devices already claimed finish their call; the waiting ones were stopped
             await asyncio.wait(list(live.tasks))
 
+    async def _idle(self, live: _LiveJob) -> None:
+        """Wait for something to do (a device finished, a retry fell due, a cancel)."""
+        await live.wake.wait()
+
     async def _load_page(self, live: _LiveJob) -> None:
+        after = max(live.last_loaded, live.rows.first - 1)
         async with self.runtime.db.read() as session:
-            page = await store.pending_units(session, live.spec.id, after=live.last_loaded)
+            page = await store.pending_units(session, live.spec.id, after=after, last=live.rows.last)
         if not page:
             live.exhausted = True
             return

@@ -32,11 +32,11 @@ class JobSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OUTBAND_", env_ignore_empty=True, extra="ignore")
 
     job_runner: Literal["local", "procrastinate"] = "local"
-    job_concurrency: int | None = Field(None, ge=1, le=10_000)
-    job_attempts: int = Field(3, ge=1, le=20)
-    job_retry_seconds: float = Field(1.0, gt=0, le=600)
-    health_interval: float = Field(60.0, ge=0, le=86_400)
-    health_concurrency: int = Field(32, ge=1, le=4096)
+    job_concurrency: int | None = Field(default=None, ge=1, le=10_000)
+    job_attempts: int = Field(default=3, ge=1, le=20)
+    job_retry_seconds: float = Field(default=1.0, gt=0, le=600)
+    health_interval: float = Field(default=60.0, ge=0, le=86_400)
+    health_concurrency: int = Field(default=32, ge=1, le=4096)
 
 
 def job_services(settings: JobSettings | None = None) -> list[Service]:

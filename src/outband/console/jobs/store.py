@@ -105,10 +105,15 @@ async def begin(session: AsyncSession, job_id: int) -> JobSpec | None:
     return JobSpec(job.id, job.operation, dict(job.params), job.cancel_requested)
 
 
-async def resume_interrupted(session: AsyncSession, job_id: int, *, repeatable: bool) -> int:
-    """Rows left ``running`` by a process that died: back to pending when the operation may be repeated, else
-    failed as interrupted.  Returns how many were failed."""
-    query = update(JobDevice).where(JobDevice.job_id == job_id, JobDevice.status == Status.RUNNING)
+async def resume_interrupted(session: AsyncSession, job_id: int, *, repeatable: bool, first: int = 0,
+                             last: int = 2**31 - 1, devices: Sequence[int] | None = None) -> int:
+    """Rows left ``running`` by a process that died (those of rows ``first``..``last``, and of ``devices`` when
+    given): back to pending when the operation may be repeated, else failed as interrupted.  Returns how many
+    were failed."""
+    query = update(JobDevice).where(JobDevice.job_id == job_id, JobDevice.status == Status.RUNNING,
+                                    JobDevice.id.between(first, last))
+    if devices is not None:
+        query = query.where(JobDevice.device_id.in_(list(devices)))
     if repeatable:
         await session.execute(query.values(status=Status.PENDING))
         return 0
@@ -119,10 +124,12 @@ async def resume_interrupted(session: AsyncSession, job_id: int, *, repeatable: 
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def pending_units(session: AsyncSession, job_id: int, *, after: int = 0, limit: int = PAGE) -> list[Unit]:
+async def pending_units(session: AsyncSession, job_id: int, *, after: int = 0, last: int = 2**31 - 1,
+                        limit: int = PAGE) -> list[Unit]:
     rows = await session.execute(
         select(JobDevice.id, JobDevice.device_id, JobDevice.device_name, JobDevice.attempts)
-        .where(JobDevice.job_id == job_id, JobDevice.status == Status.PENDING, JobDevice.id > after)
+        .where(JobDevice.job_id == job_id, JobDevice.status == Status.PENDING, JobDevice.id > after,
+               JobDevice.id <= last)
         .order_by(JobDevice.id).limit(limit))
     return [Unit(row_id, device_id, name, attempts) for row_id, device_id, name, attempts in rows]
 

@@ -80,7 +80,7 @@ async def get_job(
     audit: RequiresJobRead,
     device_status: Annotated[Status | None, Query(alias="status", description="Only devices in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Devices after this row id (paging).")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1, description="Devices after this row id (paging).")] = 0,
 ) -> JobDetail:
     """The job and a page of its devices with their results."""
     query = (select(JobDevice).where(JobDevice.job_id == job_id, JobDevice.id > after)
