@@ -51,6 +51,7 @@ import aiohttp
 
 from outband.client.console_api import ConsoleApi
 from outband.console.config import Settings
+from outband.console.jobs.services import job_services
 from outband.console.runtime import open_runtime
 from outband.console.secrets import generate_key
 from outband.console.server import ConsoleServer
@@ -203,6 +204,8 @@ async def console_sweep(fleet: Fleet, data_dir: Path, rounds: int) -> ConsoleSwe
     settings = Settings(data_dir=data_dir, listen="127.0.0.1:0", admin_password=ADMIN_PASSWORD,
                         secret_key=generate_key(), log_level="WARNING", import_max_rows=len(addresses))
     runtime = await open_runtime(settings)
+    for service in job_services():
+        await runtime.start_service(service)
     server = ConsoleServer(runtime, *settings.listen_address)
     await server.start()
     try:

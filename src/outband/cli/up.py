@@ -13,7 +13,8 @@ fleet and adds nothing twice):
 4. register every engine the console does not know yet (matched by address and port, so renamed devices
    are not added again) as ``sim-001``, ``sim-002``, ... with tags and groups for the filters to show, then
    check each one (identify, authenticate, read its power state) so the device list starts out current;
-5. serve the console, print where and how to sign in, and run until SIGINT/SIGTERM.
+5. start the job services (runner, schedules, health poller) and serve the console, as ``outband console``
+   does; print where and how to sign in, and run until SIGINT/SIGTERM.
 
 Transport: the engines are registered for direct (LAN) access on their loopback addresses.  DESIGN.md's
 target is engines dialling the console over CIRA; once the console runs its MPS as a runtime service, step
@@ -38,6 +39,7 @@ from ..console.config import DEFAULT_LISTEN, Settings
 from ..console.db.models import Device, Transport
 from ..console.devices.connect import DeviceCheckError, DeviceFacts, DeviceTarget
 from ..console.devices.repository import chunks, ensure_group, ensure_tags, new_device, record_state
+from ..console.jobs.services import job_services
 from ..console.logs import configure_logging, register_secret
 from ..console.runtime import Runtime, open_runtime
 from ..console.schemas import DeviceCreate
@@ -236,6 +238,8 @@ async def console_with_fleet(settings: Settings, plan: FleetPlan) -> AsyncIterat
             report, device_ids = await register_fleet(runtime, addresses, password.value, fleet.tls_fingerprint)
             report.generated_password = password.value if password.generated else None
             report.reachable = await refresh_states(runtime, device_ids, password.value)
+        for service in job_services():
+            await runtime.start_service(service)
         host, port = settings.listen_address
         server = ConsoleServer(runtime, host, port)
         await server.start()
