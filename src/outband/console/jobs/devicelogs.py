@@ -116,17 +116,18 @@ def decode(kind: LogKind, raw: bytes) -> dict[str, Any]:
 
 def new_records(stored_tail: Sequence[bytes], pulled: Sequence[bytes]) -> int:
     """Index in ``pulled`` (oldest first) of the first record not already stored, given the last stored
-    records (oldest first).  The earliest place where the whole stored tail matches wins; a tail whose older
-    part has rolled off the device may match only at the very start of ``pulled``."""
-    if not stored_tail:
-        return 0
+    records (oldest first).  The earliest place where the whole stored tail matches wins; failing that, the
+    longest part of the tail that the pulled records start with (the older part has rolled off the device)."""
     tail = list(stored_tail)
-    for end in range(len(pulled)):
-        if pulled[end] != tail[-1]:
-            continue
-        span = min(len(tail), end + 1)
-        if list(pulled[end - span + 1:end + 1]) == tail[-span:] and (span == len(tail) or end - span + 1 == 0):
+    size = len(tail)
+    if not size:
+        return 0
+    for end in range(size - 1, len(pulled)):
+        if list(pulled[end - size + 1:end + 1]) == tail:
             return end + 1
+    for span in range(min(size - 1, len(pulled)), 0, -1):
+        if list(pulled[:span]) == tail[-span:]:
+            return span
     return 0
 
 
