@@ -11,8 +11,8 @@ credentials are wrong (or the device is in its anti-hammering lockout), and is f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 import ssl
+from collections.abc import Callable
 from types import TracebackType
 from typing import Final
 

@@ -149,20 +149,29 @@ class CimObject:
     @classmethod
     def new(cls, class_name: str, properties: Mapping[str, Any] | None = None, /, **kwargs: Any) -> CimObject:
         """A new instance of ``class_name`` with the given properties, in the catalog's emission order."""
-        obj = cls(class_name_of(class_name), resource_uri(class_name))
-        for name, value in {**(properties or {}), **kwargs}.items():
-            obj[name] = value
-        return obj
+        return cls._built(class_name_of(class_name), resource_uri(class_name), {**(properties or {}), **kwargs})
 
     @classmethod
     def method_input(
         cls, class_name: str, method: str, params: Mapping[str, Any] | None = None, /, **kwargs: Any
     ) -> CimObject:
         """The ``<Method>_INPUT`` element of an Invoke, with parameters in the method's declared order."""
-        obj = cls(f"{method}_INPUT", resource_uri(class_name))
-        for name, value in {**(params or {}), **kwargs}.items():
-            obj[name] = value
-        return obj
+        return cls._built(f"{method}_INPUT", resource_uri(class_name), {**(params or {}), **kwargs})
+
+    @classmethod
+    def _built(cls, element: str, namespace: str, values: Mapping[str, Any]) -> CimObject:
+        """One pass: type-check each value and order the fields as the catalog emits them (names it does not
+        know follow, in the order given)."""
+        defs = _field_defs(namespace, element)
+        order = _order_index(namespace, element, defs)
+        fields: list[Field] = []
+        for name, value in sorted(values.items(), key=lambda item: order.get(item[0], len(order))):
+            found = defs.get(name)
+            items = list(value) if isinstance(value, list | tuple) else [value]
+            if found is not None:
+                items = [_coerce_for(found[0], v) for v in items]
+            fields.extend(Field(name, v, namespace) for v in items)
+        return cls(element, namespace, fields)
 
     # ------------------------------------------------------------------------------------------ identity
 
@@ -504,6 +513,11 @@ def decode_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
     obj = CimObject(local, ns, attrs=_attrs(el) if el.keys() else (), wrapped=wrapped)
     _decode_fields(el, ns, _field_defs(ns, local), obj.fields)
     return obj
+
+
+def _order_index(ns: str, element: str, defs: dict[str, FieldDef]) -> dict[str, int]:
+    """Emission order of an object's fields (the catalog lists them in AMT's order)."""
+    return {name: i for i, name in enumerate(defs)}
 
 
 def _decode_fields(el: etree._Element, ns: str, defs: dict[str, FieldDef], fields: list[Field]) -> None:

@@ -146,8 +146,8 @@ def parse_epr(el: etree._Element) -> EndpointReference:
                     raise DecodeError(f"unexpected reference parameter {split(param.tag)[1]!r}")
         else:
             raise DecodeError(f"unexpected element {split(child.tag)[1]!r} in an endpoint reference")
-    if not seen_address and resource_uri is None:
-        raise DecodeError("endpoint reference without Address or ResourceURI")
+    if not seen_address:
+        raise DecodeError("endpoint reference without an Address (WS-Addressing requires one)")
     return EndpointReference(resource_uri, selectors, address)
 
 

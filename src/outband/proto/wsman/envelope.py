@@ -607,7 +607,7 @@ def _write(env: Envelope, style: Style) -> str:
         for i, ns in enumerate(_body_namespaces(body)):
             declare.setdefault(ns, "h" if i == 0 else f"h{i}")
     w = XmlWriter()
-    w.start(SOAP, "Envelope", declare={v: k for k, v in {p: n for n, p in declare.items()}.items()})
+    w.start(SOAP, "Envelope", declare=declare)
     _write_header(w, env.header, style)
     w.start(SOAP, "Body")
     if body is not None:

@@ -151,6 +151,9 @@ _XSI_NIL: Final = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 # ---------------------------------------------------------------------------------------------- writing
 
 
+XML_NS: Final = "http://www.w3.org/XML/1998/namespace"
+
+
 def escape_text(text: str) -> str:
     if "&" in text:
         text = text.replace("&", "&amp;")
@@ -174,31 +177,24 @@ class XmlWriter:
 
     The writer never declares a default namespace, so an unqualified name (``ns=None``) stays unqualified.
 
-    ``declare`` maps namespace URI -> prefix for the root element.  A namespace met later without a prefix
-    in scope is declared on that element with a fresh prefix, and stays in scope for its descendants.
+    ``declare`` maps namespace URI -> prefix for the element it is given with (the root).  A namespace met
+    later without a prefix in scope is declared on that element with a fresh prefix, and stays in scope for
+    its descendants.  In-scope prefixes are one flat dict with an undo list per open element, so the common
+    case -- a text-only element in a namespace already declared -- costs one lookup and one f-string.
     """
 
-    __slots__ = ("_counter", "_parts", "_scopes", "_stack")
+    __slots__ = ("_counter", "_parts", "_prefixes", "_stack", "_undo")
 
     def __init__(self) -> None:
         self._parts: list[str] = []
-        self._scopes: list[dict[str, str]] = [{}]
+        self._prefixes: dict[str, str] = {}
+        self._undo: list[list[tuple[str, str | None]] | None] = []
         self._stack: list[str] = []
         self._counter = 0
 
-    def _prefix(self, ns: str | None, new: dict[str, str]) -> str:
-        if ns is None:
-            return ""
-        for scope in reversed(self._scopes):
-            prefix = scope.get(ns)
-            if prefix is not None:
-                return prefix
-        prefix = new.get(ns)
-        if prefix is None:
-            self._counter += 1
-            prefix = f"n{self._counter}"
-            new[ns] = prefix
-        return prefix
+    def _declare(self, ns: str, prefix: str, changes: list[tuple[str, str | None]]) -> None:
+        changes.append((ns, self._prefixes.get(ns)))
+        self._prefixes[ns] = prefix
 
     def start(
         self,
@@ -208,33 +204,58 @@ class XmlWriter:
         declare: dict[str, str] | None = None,
     ) -> None:
         """Open an element.  ``attrs`` are ``(namespace or None, name, value)``."""
-        new: dict[str, str] = dict(declare) if declare else {}
+        changes: list[tuple[str, str | None]] = []
+        decls: list[str] = []
         if declare:
-            self._scopes.append(new)
-        prefix = self._prefix(ns, new)
-        name = f"{prefix}:{local}" if prefix else local
+            for uri, prefix in declare.items():
+                self._declare(uri, prefix, changes)
+                decls.append(f' xmlns:{prefix}="{escape_attr(uri)}"')
+        name = local if ns is None else f"{self._prefix_for(ns, changes, decls)}:{local}"
         rendered = []
         for ans, aname, value in attrs:
-            aprefix = "xml" if ans == "http://www.w3.org/XML/1998/namespace" else self._prefix(ans, new)
-            qualified = f"{aprefix}:{aname}" if aprefix else aname
+            if ans is None:
+                qualified = aname
+            elif ans == XML_NS:
+                qualified = f"xml:{aname}"
+            else:
+                qualified = f"{self._prefix_for(ans, changes, decls)}:{aname}"
             rendered.append(f' {qualified}="{escape_attr(value)}"')
-        decls = "".join(f' xmlns:{p}="{escape_attr(u)}"' for u, p in new.items())
-        if not declare:
-            self._scopes.append(new)
-        self._parts.append(f"<{name}{decls}{''.join(rendered)}>")
+        self._undo.append(changes or None)
+        self._parts.append(f"<{name}{''.join(decls)}{''.join(rendered)}>")
         self._stack.append(name)
+
+    def _prefix_for(self, ns: str, changes: list[tuple[str, str | None]], decls: list[str]) -> str:
+        prefix = self._prefixes.get(ns)
+        if prefix is None:
+            self._counter += 1
+            prefix = f"n{self._counter}"
+            self._declare(ns, prefix, changes)
+            decls.append(f' xmlns:{prefix}="{escape_attr(ns)}"')
+        return prefix
 
     def text(self, value: str) -> None:
         self._parts.append(escape_text(value))
 
     def end(self) -> None:
-        self._scopes.pop()
+        changes = self._undo.pop()
+        if changes:
+            for ns, previous in reversed(changes):
+                if previous is None:
+                    del self._prefixes[ns]
+                else:
+                    self._prefixes[ns] = previous
         self._parts.append(f"</{self._stack.pop()}>")
 
     def leaf(
         self, ns: str | None, local: str, value: str, attrs: Iterable[tuple[str | None, str, str]] = ()
     ) -> None:
         """An element holding only text (possibly empty: written as ``<x></x>``, never ``<x/>``)."""
+        if not attrs:
+            prefix = "" if ns is None else self._prefixes.get(ns)
+            if prefix is not None:
+                name = f"{prefix}:{local}" if prefix else local
+                self._parts.append(f"<{name}>{escape_text(value)}</{name}>")
+                return
         self.start(ns, local, attrs)
         self._parts.append(escape_text(value))
         self.end()
@@ -244,10 +265,7 @@ class XmlWriter:
         self._parts.append(xml)
 
     def prefix_of(self, ns: str) -> str | None:
-        for scope in reversed(self._scopes):
-            if ns in scope:
-                return scope[ns]
-        return None
+        return self._prefixes.get(ns)
 
     def getvalue(self) -> str:
         if self._stack:
