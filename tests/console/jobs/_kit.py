@@ -56,12 +56,12 @@ async def role_clients(runtime: Runtime) -> dict[Role, httpx2.AsyncClient]:
 
 async def wait_job(api: httpx2.AsyncClient, job_id: int, *, seconds: float = 60.0) -> dict[str, Any]:
     """Poll the job until it finishes; returns it with every device (all pages)."""
-    async with asyncio.timeout(seconds):
-        while True:
-            job = (await api.get(f"/api/jobs/{job_id}")).json()
-            if job["status"] in ("succeeded", "failed", "cancelled"):
-                break
-            await asyncio.sleep(0.05)
+    async def finished() -> bool:
+        status = (await api.get(f"/api/jobs/{job_id}", params={"limit": 1})).json()["status"]
+        return status in ("succeeded", "failed", "cancelled")
+
+    await eventually(finished, seconds)
+    job = (await api.get(f"/api/jobs/{job_id}", params={"limit": 5000})).json()
     devices = job["devices"]
     while job["next_after"] is not None:
         job = (await api.get(f"/api/jobs/{job_id}", params={"after": job["next_after"]})).json()

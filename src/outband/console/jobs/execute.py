@@ -115,10 +115,14 @@ async def attempt(connector: DeviceConnector, operation: Operation, params: Any,
     return Outcome(Status.SUCCEEDED, result=raw, state=device_state(raw), reachable=True), seconds
 
 
-async def persist(session: AsyncSession, unit: Unit, operation: Operation, outcome: Outcome) -> Outcome:
-    """Store an outcome in the caller's transaction: the operation's own records first (a success's snapshot or
-    log records), then the row and the device state.  Returns the outcome as stored (the public result)."""
-    if outcome.status is Status.SUCCEEDED and operation.store is not None and unit.device_id is not None:
-        outcome = replace(outcome, result=await operation.store(session, unit.device_id, dict(outcome.result or {})))
-    await record(session, unit, outcome)
-    return outcome
+async def persist(session: AsyncSession, items: list[tuple[Unit, Operation, Outcome]]) -> list[Outcome]:
+    """Store outcomes in the caller's transaction (a BulkWrite): each success's own records first (a snapshot,
+    log records), then every row and device state at once.  Returns the outcomes as stored (public results)."""
+    stored: list[Outcome] = []
+    for unit, operation, outcome in items:
+        if outcome.status is Status.SUCCEEDED and operation.store is not None and unit.device_id is not None:
+            outcome = replace(outcome, result=await operation.store(session, unit.device_id,
+                                                                    dict(outcome.result or {})))
+        stored.append(outcome)
+    await record(session, [(unit, outcome) for (unit, _, _), outcome in zip(items, stored, strict=True)])
+    return stored

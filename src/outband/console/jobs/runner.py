@@ -445,7 +445,7 @@ class LocalRunner:
                 if live.halted():
                     return
                 unit.started = True
-                if not await self.writer.write(lambda s: store.claim(s, unit.row_id)):
+                if not await self.writer.write_item(store.claim, unit.row_id):
                     return  # cancelled meanwhile
                 unit.attempts += 1
                 live.move(Status.PENDING, Status.RUNNING)
@@ -461,11 +461,11 @@ class LocalRunner:
 
     async def _record(self, live: _LiveJob, unit: Unit, outcome: Outcome, *, was: Status) -> None:
         try:
-            stored = await self.writer.write(lambda s: execute.persist(s, unit, live.operation, outcome))
+            stored = await self.writer.write_item(execute.persist, (unit, live.operation, outcome))
         except Exception as exc:
             log.exception("job %d: storing the outcome for device %s failed", live.spec.id, unit.device_name)
             stored = Outcome(Status.FAILED, reason="error", error=f"console error storing the outcome: {exc}")
-            await self.writer.write(lambda s: store.record(s, unit, stored))
+            await self.writer.write(lambda s: store.record(s, [(unit, stored)]))
         live.move(was, stored.status)
         name = live.operation.name
         if stored.status is Status.PENDING:

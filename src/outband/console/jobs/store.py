@@ -22,15 +22,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Boolean, Integer, String, Table, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.base import utcnow
 from ..db.models import ERROR_LENGTH, Device, Job, JobDevice, Status
 from ..devices.connect import DeviceTarget
-from ..devices.repository import chunks, record_state
+from ..devices.repository import chunks
 
 PAGE: Final = 1_000
 UNFINISHED: Final = (Status.PENDING, Status.RUNNING)
@@ -134,34 +134,59 @@ async def pending_units(session: AsyncSession, job_id: int, *, after: int = 0, l
     return [Unit(row_id, device_id, name, attempts) for row_id, device_id, name, attempts in rows]
 
 
-async def claim(session: AsyncSession, row_id: int) -> bool:
-    """Take a pending row (this process is about to contact the device); False when it is not pending any more
-    (cancelled, or taken by another worker)."""
+async def claim(session: AsyncSession, row_ids: list[int]) -> list[bool]:
+    """Take pending rows (this process is about to contact their devices), one statement for all; for each row,
+    False when it is not pending any more (cancelled, or taken by another worker)."""
     now = utcnow()
-    result = await session.execute(
-        update(JobDevice).where(JobDevice.id == row_id, JobDevice.status == Status.PENDING)
-        .values(status=Status.RUNNING, attempts=JobDevice.attempts + 1,
-                started_at=func.coalesce(JobDevice.started_at, now), next_attempt_at=None)
-        .execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    taken: set[int] = set()
+    for part in chunks(sorted(set(row_ids))):
+        result = await session.execute(
+            update(JobDevice).where(JobDevice.id.in_(part), JobDevice.status == Status.PENDING)
+            .values(status=Status.RUNNING, attempts=JobDevice.attempts + 1,
+                    started_at=func.coalesce(JobDevice.started_at, now), next_attempt_at=None)
+            .returning(JobDevice.id).execution_options(synchronize_session=False))
+        taken.update(result.scalars())
+    return [row_id in taken for row_id in row_ids]
 
 
-async def record(session: AsyncSession, unit: Unit, outcome: Outcome) -> None:
-    """Store one attempt's outcome (and the device's learnt state) in the caller's transaction."""
+_ROWS = cast(Table, JobDevice.__table__)
+_DEVICES = cast(Table, Device.__table__)
+_ROW_UPDATE = (update(_ROWS).where(_ROWS.c.id == bindparam("row"))
+               .values(status=bindparam("status"), error=bindparam("error"), result=bindparam("result"),
+                       finished_at=bindparam("finished"), next_attempt_at=bindparam("next_attempt")))
+_DEVICE_UPDATE = (update(_DEVICES).where(_DEVICES.c.id == bindparam("device")).values(
+    reachable=bindparam("reachable"),
+    last_checked_at=bindparam("now"),
+    last_seen_at=case((bindparam("reachable", type_=Boolean), bindparam("now")), else_=_DEVICES.c.last_seen_at),
+    last_error=bindparam("last_error"),
+    power_state=func.coalesce(bindparam("power_state", type_=Integer), _DEVICES.c.power_state),
+    amt_version=func.coalesce(bindparam("amt_version", type_=String), _DEVICES.c.amt_version),
+    uuid=func.coalesce(bindparam("uuid", type_=String), _DEVICES.c.uuid),
+))
+"""One statement each for all outcomes of a transaction (executemany): the row, then what the device taught."""
+
+
+async def record(session: AsyncSession, outcomes: list[tuple[Unit, Outcome]]) -> None:
+    """Store attempts' outcomes (and the devices' learnt state) in the caller's transaction."""
     now = utcnow()
-    values: dict[str, Any] = {"status": outcome.status, "error": _short(outcome.error)}
-    if outcome.status is Status.PENDING:
-        values.update(next_attempt_at=outcome.retry_at, result={"reason": outcome.reason} if outcome.reason else None)
-    else:
-        result = dict(outcome.result or {})
+    rows, devices = [], []
+    for unit, outcome in outcomes:
+        final = outcome.status is not Status.PENDING
+        result = dict(outcome.result or {}) if final else {}
         if outcome.reason:
             result["reason"] = outcome.reason
-        values.update(finished_at=now, result=result or None, next_attempt_at=None)
-    await session.execute(update(JobDevice).where(JobDevice.id == unit.row_id).values(**values)
-                          .execution_options(synchronize_session=False))
-    if unit.device_id is not None and outcome.reachable is not None:
-        await record_state(session, unit.device_id, reachable=outcome.reachable, error=outcome.error, now=now,
-                           **outcome.state)
+        rows.append({"row": unit.row_id, "status": outcome.status, "error": _short(outcome.error),
+                     "result": result or None, "finished": now if final else None,
+                     "next_attempt": None if final else outcome.retry_at})
+        if unit.device_id is not None and outcome.reachable is not None:
+            state = {key: outcome.state.get(key) for key in ("power_state", "amt_version", "uuid")}
+            devices.append({"device": unit.device_id, "reachable": outcome.reachable, "now": now,
+                            "last_error": None if outcome.reachable else _short(outcome.error or "unreachable"),
+                            **state})
+    if rows:
+        await session.execute(_ROW_UPDATE, rows)
+    if devices:
+        await session.execute(_DEVICE_UPDATE, devices)
 
 
 async def fail_unfinished(session: AsyncSession, job_id: int, *, reason: str, error: str) -> None:

@@ -7,6 +7,12 @@ the next one: nothing waits on a timer, so a lone write is committed at once and
 ``await writer.write(fn)`` returns once ``fn``'s changes are durable, so a caller can act on them (send the
 operation it just recorded as started, publish the result it just stored).
 
+Writes of one kind can also be merged into one statement: ``await writer.write_item(op, item)`` queues
+``item`` for a :data:`BulkWrite` ``op(session, items) -> results`` that runs once per transaction with every
+queued item of that kind (a job's claims become one ``UPDATE ... WHERE id IN (...)``, its outcomes one
+executemany).  Kinds run in the order their first item arrived; items of different rows do not depend on
+each other, and a row's next write is only submitted once its previous one is committed.
+
 One failing write does not take its batch with it: the batch is retried one write per transaction, and only
 the failing write's caller sees the exception.
 """
@@ -27,14 +33,17 @@ from ..db.database import Database
 log = logging.getLogger("outband.console.jobs")
 
 _T = TypeVar("_T")
+_I = TypeVar("_I")
 Write = Callable[[AsyncSession], Awaitable[_T]]
+BulkWrite = Callable[[AsyncSession, list[_I]], Awaitable[list[_T]]]
 
 MAX_BATCH: Final = 500
 
 
 @dataclass(slots=True)
 class _Pending:
-    fn: Callable[[AsyncSession], Awaitable[Any]]
+    fn: Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]
+    item: Any
     done: asyncio.Future[Any]
 
 
@@ -56,10 +65,15 @@ class BatchWriter:
     async def write(self, fn: Write[_T]) -> _T:
         """Run ``fn(session)`` inside a write transaction shared with other writes; returns its value once
         committed."""
+        return await self.write_item(_single, fn)
+
+    async def write_item(self, op: BulkWrite[_I, _T], item: _I) -> _T:
+        """Queue ``item`` for ``op``, which runs once per transaction with all queued items of its kind;
+        returns this item's result once committed."""
         if self._closing or self._task is None:
             raise RuntimeError("the job writer is not running")
         done: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(fn, done))
+        self._queue.append(_Pending(op, item, done))
         self._wake.set()
         return await done
 
@@ -122,10 +136,24 @@ class BatchWriter:
             pending.done.set_result(value)
 
     async def _transaction(self, batch: list[_Pending]) -> list[Any]:
+        kinds: dict[Any, list[int]] = {}
+        for index, pending in enumerate(batch):
+            kinds.setdefault(pending.fn, []).append(index)
+        results: list[Any] = [None] * len(batch)
         async with self.db.write() as session:
-            results = [await pending.fn(session) for pending in batch]
+            for op, indices in kinds.items():
+                values = await op(session, [batch[i].item for i in indices])
+                if len(values) != len(indices):
+                    raise RuntimeError(f"{op!r} answered {len(values)} results for {len(indices)} items")
+                for index, value in zip(indices, values, strict=True):
+                    results[index] = value
         self.commits += 1
         return results
+
+
+async def _single(session: AsyncSession, writes: list[Write[Any]]) -> list[Any]:
+    """Plain writes run one after the other (they are not merged, only share the transaction)."""
+    return [await write(session) for write in writes]
 
 
 def _fail(pending: _Pending, exc: BaseException) -> None:
