@@ -223,31 +223,62 @@ export function jobProgress(job: Job, options: { perDevice?: boolean; onFinished
   const element = h("section", { class: "job-progress", "aria-label": `Job ${job.id}` },
     h("h3", null, h("a", { href: `/jobs/${job.id}` }, `Job ${job.id}: ${describeOperation(job)}`)), bar, summary, table);
   let finished = false;
+  let backfilled = false;
+
+  /** Devices that finished before the stream was subscribed (or while it lagged) come from the job's rows. */
+  async function backfill(): Promise<void> {
+    let after = 0;
+    try {
+      for (;;) {
+        const detail = await get<JobDetail>(`/api/jobs/${job.id}?after=${after}`);
+        detail.devices.filter((d) => FINISHED.has(d.status) && d.device_id !== null && !rows.has(d.device_id))
+          .forEach((d) => showDevice(deviceEvent(d)));
+        if (detail.next_after === null) return;
+        after = detail.next_after;
+      }
+    } catch {
+      // the live events keep coming; a later backfill fills what this one missed
+    }
+  }
+
+  function showDevice(event: DeviceEvent): void {
+    let row = rows.get(event.device_id);
+    if (!row) {
+      row = h("tr");
+      rows.set(event.device_id, row);
+      body.append(row);
+    }
+    row.dataset.status = event.status;
+    fill(row, h("th", { scope: "row" }, h("a", { href: `/devices/${event.device_id}` }, event.device_name)),
+      h("td", null, statusBadge(event.status)), h("td", null, event.error ?? summarizeResult(event.result)));
+  }
 
   const watch = followJob(job.id, {
     onJob: ({ status, counts, total }) => {
+      if (options.perDevice && !backfilled) {
+        backfilled = true;
+        void backfill();
+      }
       const done = counts.succeeded + counts.failed + counts.cancelled;
       bar.max = Math.max(total, 1);
       bar.value = done;
       summary.replaceChildren(statusBadge(status), ` ${done} of ${total} done: ${counts.succeeded} succeeded, `
         + `${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.running} running, ${counts.pending} pending`);
-      element.dataset.status = status;
+      if (!(options.perDevice && FINISHED.has(status))) element.dataset.status = status;
       if (FINISHED.has(status) && !finished) {
         finished = true;
+        if (options.perDevice) {
+          void backfill().then(() => {
+            element.dataset.status = status;
+            options.onFinished?.(status);
+          });
+          return;
+        }
         options.onFinished?.(status);
       }
     },
     onDevice: (event) => {
-      if (!options.perDevice) return;
-      let row = rows.get(event.device_id);
-      if (!row) {
-        row = h("tr");
-        rows.set(event.device_id, row);
-        body.append(row);
-      }
-      row.dataset.status = event.status;
-      fill(row, h("th", { scope: "row" }, h("a", { href: `/devices/${event.device_id}` }, event.device_name)),
-        h("td", null, statusBadge(event.status)), h("td", null, event.error ?? summarizeResult(event.result)));
+      if (options.perDevice) showDevice(event);
     },
   });
   return { element, watch };

@@ -19,6 +19,7 @@ export async function auditPage(main: HTMLElement): Promise<void> {
     h("button", { type: "submit", class: "secondary" }, "Apply"), csv);
   let entries: AuditEntry[] = [];
   let before: number | null = null;
+  let generation = 0; // a reload supersedes pages still on their way
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void reload();
@@ -37,6 +38,7 @@ export async function auditPage(main: HTMLElement): Promise<void> {
   await reload();
 
   async function reload(): Promise<void> {
+    generation += 1;
     entries = [];
     before = null;
     fill(body);
@@ -44,10 +46,12 @@ export async function auditPage(main: HTMLElement): Promise<void> {
   }
 
   async function loadPage(): Promise<void> {
+    const asked = generation;
     try {
       const page = await get<{ items: AuditEntry[]; next_before: number | null }>(`/api/audit${query({
         actor: actor.value.trim(), action: action.value.trim(), outcome: outcome.value, device_id: device.value,
         before, limit: 100 })}`);
+      if (asked !== generation) return;
       entries.push(...page.items);
       before = page.next_before;
       body.append(...page.items.map((e) => h("tr", null, h("td", null, timeElement(e.at)),

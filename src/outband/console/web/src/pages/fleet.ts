@@ -57,6 +57,7 @@ export async function fleetPage(main: HTMLElement): Promise<Cleanup> {
   const watches: JobWatch[] = [];
   let pageDevices: Device[] = [];
   let total = 0;
+  let generation = 0;
 
   const counts = h("ul", { class: "counts", "aria-label": "Devices by state" });
   const search = h("input", { type: "search", name: "search", value: filters.search, placeholder: "Name or address",
@@ -158,8 +159,10 @@ export async function fleetPage(main: HTMLElement): Promise<Cleanup> {
 
   async function reload(): Promise<void> {
     status.textContent = "Loading devices…";
+    const asked = ++generation;
     try {
       const page = await get<Page<Device>>(`/api/devices${query(listParams({ limit: PAGE_SIZE, offset: filters.offset }))}`);
+      if (asked !== generation) return; // a newer filter's answer wins, whatever order they arrive in
       pageDevices = page.items;
       total = page.total;
       status.textContent = total === 1 ? "1 device" : `${total} devices`;
