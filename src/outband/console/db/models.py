@@ -116,6 +116,11 @@ class Device(Base):
     last_checked_at: Mapped[dt.datetime | None]
     """Last attempt, successful or not."""
     last_error: Mapped[str | None] = mapped_column(String(ERROR_LENGTH))
+    # CIRA login (transport "cira"): a device with its own MPS credentials must present them; one without uses
+    # the MPS's shared ones
+    cira_username: Mapped[str | None] = mapped_column(String(USERNAME_LENGTH))
+    cira_password_enc: Mapped[str | None] = mapped_column(Text)
+    """The device's own MPS password as a Fernet token, like ``password_enc``."""
 
     group: Mapped[Group | None] = relationship(lazy="raise")
     tags: Mapped[list[Tag]] = relationship(secondary=device_tags, lazy="raise", order_by=Tag.name)
@@ -123,6 +128,25 @@ class Device(Base):
     @property
     def port(self) -> int:
         return self.tls_port if self.use_tls else self.http_port
+
+
+class CiraPresence(Base):
+    """A CIRA device's tunnel as the MPS nodes see it (one row per device that ever dialled in).  Kept apart
+    from ``devices`` so keepalives, which arrive every half minute from every device, touch a narrow row."""
+
+    __tablename__ = "cira_presence"
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    online: Mapped[bool] = mapped_column(default=False, index=True)
+    mps_node: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
+    """The MPS node holding (or that last held) the tunnel: where to route the device's sessions."""
+    peer: Mapped[str | None] = mapped_column(String(LABEL_LENGTH))
+    """The address the tunnel came from."""
+    connected_since: Mapped[dt.datetime | None]
+    last_keepalive: Mapped[dt.datetime | None]
+    disconnected_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(ERROR_LENGTH))
+    """Why the last tunnel ended."""
 
 
 class InventorySnapshot(Base):
