@@ -6,6 +6,12 @@ by ``device_concurrency``, one connection per device address).  ``connector.clie
 ``connector.check(target)`` is what adding a device runs: reach it, verify its TLS identity, authenticate, and
 read its firmware version, provisioning mode, UUID and power state.  Its failures say which step failed, so
 the user learns whether to fix the address, the certificate pin or the password.
+
+A device whose transport is CIRA is not dialled: it dials the console's MPS, and its WS-MAN calls and
+redirection sessions travel as channels of its tunnel.  The MPS plugs its tunnel registry in as
+``connector.cira`` (:class:`CiraRoutes`); the transport and the redirection streams handed out here are the
+same objects either way, so nothing above this module knows which path a device takes.  A CIRA device without
+a tunnel to this console fails its exchanges with :class:`DeviceOffline`, an unreachable device's error.
 """
 
 from __future__ import annotations
@@ -19,14 +25,17 @@ import uuid
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final, Literal, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 import aiohttp
 
 from ...aio.errors import AuthenticationError, BadResponse, ConnectError, RequestTimeout, TransportError
+from ...aio.redirection import REDIRECTION_PORT, REDIRECTION_TLS_PORT, RedirectionStream
 from ...aio.tls import client_context, normalize_fingerprint
 from ...aio.wsman_client import WsmanTransport
 from ...client import AmtClient, services
+from ...client.redirection import StreamFactory
+from ...client.streams import direct_stream
 from ...proto.cim.model import CimObject
 from ...proto.wsman import IdentifyResponse, WsmanError, WsmanFault
 from ..db.models import Device, Transport
@@ -62,6 +71,37 @@ class DeviceTarget:
     def of(cls, device: Device, password: str) -> DeviceTarget:
         return cls(device.id, device.name, device.host, device.username, password, device.http_port,
                    device.tls_port, device.use_tls, device.fingerprint, device.transport)
+
+
+class DeviceOffline(ConnectError):
+    """A CIRA device that has no tunnel to this console now; it is reachable again once it dials back in."""
+
+
+class CiraRoutes(Protocol):
+    """How the console reaches devices that dial in (``console.mps`` implements it)."""
+
+    def connector(self, target: DeviceTarget) -> aiohttp.BaseConnector:
+        """aiohttp connections to the device's WS-MAN port as channels of its tunnel (each fails with
+        :class:`DeviceOffline` while it has none)."""
+        ...
+
+    async def open_redirection(self, target: DeviceTarget, seconds: float) -> RedirectionStream:
+        """A channel to the device's redirection port (16995 with TLS, else 16994), opened within ``seconds``;
+        raises a ConnectError."""
+        ...
+
+
+class OfflineConnector(aiohttp.BaseConnector):
+    """Connections that cannot be made: every one fails with :class:`DeviceOffline` (the request is never sent,
+    so a job retries it like any unreachable device)."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__()
+        self.host = host
+        self.reason = reason
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109 -- aiohttp's
+        raise DeviceOffline(f"device offline (CIRA): {self.reason}", host=self.host)
 
 
 class DeviceCheckError(Exception):
@@ -128,6 +168,8 @@ class DeviceConnector:
         self._session: aiohttp.ClientSession | None = None
         self._peek = _peek_context()
         self._verifying: ssl.SSLContext | None = None
+        self.cira: CiraRoutes | None = None
+        """The MPS's tunnels, while it runs."""
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -146,8 +188,6 @@ class DeviceConnector:
 
     def transport(self, target: DeviceTarget, *, operation: str = "other", verify: bool = True,
                   timeout: float | None = None) -> WsmanTransport:
-        if target.transport is not Transport.DIRECT:
-            raise ConnectError(f"{target.transport} devices are not reachable yet", host=target.host)
         histogram = self.metrics.wsman_latency.labels(operation=operation)
 
         def observe(seconds: float, failure: str | None) -> None:
@@ -155,11 +195,33 @@ class DeviceConnector:
             if failure is not None:
                 self.metrics.wsman_errors.labels(operation=operation, kind=failure).inc()
 
+        route: dict[str, Any] = {"session": self.http}
+        if target.transport is Transport.CIRA:  # a session of its own, on the tunnel the device has when it is used
+            route = {"connector_factory": lambda: self._cira_connector(target)}
         return _MeasuredTransport(
             target.host, target.username, target.password, port=target.port, tls=target.use_tls,
             fingerprint=target.fingerprint, verify=verify, timeout=timeout or self.timeout,
-            connect_timeout=self.connect_timeout, session=self.http, observe=observe,
+            connect_timeout=self.connect_timeout, observe=observe, **route,
         )
+
+    def _cira_connector(self, target: DeviceTarget) -> aiohttp.BaseConnector:
+        if self.cira is None:
+            return OfflineConnector(target.host, "this console runs no MPS")
+        return self.cira.connector(target)
+
+    def redirection_streams(self, target: DeviceTarget, timeout: float) -> StreamFactory:
+        """How to reach the device's redirection service: its port over TCP (over TLS pinned to its stored
+        fingerprint, when it has one), or a channel of its CIRA tunnel."""
+        if target.transport is Transport.CIRA:
+            async def through_tunnel() -> RedirectionStream:
+                if self.cira is None:
+                    raise DeviceOffline("device offline (CIRA): this console runs no MPS", host=target.host)
+                return await self.cira.open_redirection(target, timeout)
+
+            return through_tunnel
+        return direct_stream(target.host, REDIRECTION_TLS_PORT if target.use_tls else REDIRECTION_PORT,
+                             tls=target.use_tls, fingerprint=target.fingerprint if target.use_tls else None,
+                             timeout=timeout)
 
     async def identify(self, host: str, port: int, *, tls: bool, seconds: float
                        ) -> tuple[IdentifyResponse, str | None]:

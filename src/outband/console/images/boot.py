@@ -196,8 +196,9 @@ class BootRuns:
         timeout = self.runtime.settings.device_timeout
         drive = DriveKind.CDROM if run.image.kind == "cd" else DriveKind.FLOPPY
         cd = path if drive is DriveKind.CDROM else None
-        session = IderSession(target.host, target.username, target.password, timeout=timeout,
-                              cd=cd, floppy=None if cd else path, stream_factory=redirection_streams(target, timeout))
+        session = IderSession(target.host, target.username, target.password, timeout=timeout, cd=cd,
+                              floppy=None if cd else path,
+                              stream_factory=redirection_streams(self.runtime, target, timeout))
         await session.open()
         run.session = session
         tap: _ConsoleTap | None = None
@@ -228,7 +229,7 @@ class BootRuns:
     async def _tap(self, run: BootRun, target: DeviceTarget) -> _ConsoleTap | None:
         timeout = self.runtime.settings.device_timeout
         sol = SolSession(target.host, target.username, target.password, timeout=timeout,
-                         stream_factory=redirection_streams(target, timeout))
+                         stream_factory=redirection_streams(self.runtime, target, timeout))
         try:
             await sol.open()
         except TransportError as exc:

@@ -1,7 +1,7 @@
 """A stored device as a redirection endpoint, and what to tell the user when a session cannot start.
 
-AMT's redirection port is 16994 (16995 with TLS) on the device's address; a device reached through CIRA will
-get its stream from the MPS instead (:func:`redirection_streams` is the one place that chooses).  AMT refuses
+AMT's redirection port is 16994 (16995 with TLS) on the device's address, or a channel of the device's CIRA
+tunnel: the console's device connector chooses (:func:`redirection_streams`).  AMT refuses
 a session it is busy with, or whose feature is switched off, before the login; a login it refuses for want of
 the user's consent looks on the wire like a wrong password, so :func:`explain` asks the device's opt-in
 service which of the two it was.
@@ -13,12 +13,11 @@ import contextlib
 from typing import Final
 
 from ...aio.errors import AuthenticationError, ConnectError, RequestTimeout, TransportError
-from ...aio.redirection import REDIRECTION_PORT, REDIRECTION_TLS_PORT, SessionRefused
+from ...aio.redirection import SessionRefused
 from ...client.redirection import StreamFactory
-from ...client.streams import direct_stream
 from ...proto.redir.session import StartStatus
 from ...proto.wsman import WsmanError
-from ..db.models import Device, Transport
+from ..db.models import Device
 from ..devices.connect import DeviceTarget
 from ..runtime import Runtime
 from .access import CLOSE_UNAVAILABLE, Refusal
@@ -38,17 +37,10 @@ async def load_target(runtime: Runtime, device_id: int) -> DeviceTarget | None:
         return DeviceTarget.of(device, runtime.box.decrypt(device.password_enc))
 
 
-def redirection_port(target: DeviceTarget) -> int:
-    return REDIRECTION_TLS_PORT if target.use_tls else REDIRECTION_PORT
-
-
-def redirection_streams(target: DeviceTarget, timeout: float) -> StreamFactory:
+def redirection_streams(runtime: Runtime, target: DeviceTarget, timeout: float) -> StreamFactory:
     """How to reach the device's redirection service (over TLS pinned to its stored fingerprint, when it has
     one; a device reached without TLS may have a pin stored for later, which then plays no part)."""
-    if target.transport is not Transport.DIRECT:
-        raise ConnectError(f"redirection over {target.transport.value} is not available yet", host=target.host)
-    return direct_stream(target.host, redirection_port(target), tls=target.use_tls,
-                         fingerprint=target.fingerprint if target.use_tls else None, timeout=timeout)
+    return runtime.connector.redirection_streams(target, timeout)
 
 
 async def explain(runtime: Runtime, target: DeviceTarget, kind: str, exc: TransportError) -> Refusal:

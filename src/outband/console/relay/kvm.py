@@ -25,8 +25,8 @@ class KvmRelay:
     @classmethod
     async def open(cls, runtime: Runtime, target: DeviceTarget) -> KvmRelay:
         timeout = runtime.settings.device_timeout
-        channel = await open_kvm_channel(redirection_streams(target, timeout), target.username, target.password,
-                                         host=target.host, login_timeout=timeout)
+        channel = await open_kvm_channel(redirection_streams(runtime, target, timeout), target.username,
+                                         target.password, host=target.host, login_timeout=timeout)
         return cls(channel)
 
     async def relay(self, browser: Browser, stats: RelayStats) -> str:

@@ -21,7 +21,7 @@ class SolRelay:
     async def open(cls, runtime: Runtime, target: DeviceTarget) -> SolRelay:
         timeout = runtime.settings.device_timeout
         sol = SolSession(target.host, target.username, target.password, timeout=timeout,
-                         stream_factory=redirection_streams(target, timeout))
+                         stream_factory=redirection_streams(runtime, target, timeout))
         await sol.open()
         return cls(sol)
 

@@ -1,0 +1,102 @@
+"""The live tunnels of this MPS node by device id, and the console's routes through them.
+
+A device is published once its tunnel has registered a WS-MAN port (AMT registers 16993 first, then 16992, then
+the redirection ports, one after the other); from then on the device connector's CIRA traffic goes through it.
+A device has at most one tunnel here: a newer one replaces the older (AMT that lost its connection without a
+word dials again before the MPS notices the old one is dead), and only the tunnel that is current may withdraw
+the device.  Routes read the registry when a connection is made, so a client made before a reconnect uses the
+new tunnel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections.abc import Callable
+from typing import Final
+
+import aiohttp
+
+from ...aio.apf import ApfConnector, MpsTunnel
+from ...aio.errors import CertificateMismatch, ConnectError
+from ...aio.redirection import REDIRECTION_PORT, REDIRECTION_TLS_PORT, RedirectionStream, TcpStream
+from ...aio.tls import client_context, normalize_fingerprint
+from ...proto.apf import ApfError
+from ..devices.connect import DeviceOffline, DeviceTarget, OfflineConnector
+
+NO_TUNNEL: Final = "no tunnel to this console now"
+
+
+class TunnelRegistry:
+    """Device id -> its live tunnel on this node (implements the device connector's ``CiraRoutes``)."""
+
+    def __init__(self) -> None:
+        self._tunnels: dict[int, MpsTunnel] = {}
+        self._changed = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._tunnels)
+
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self._tunnels
+
+    def get(self, device_id: int | None) -> MpsTunnel | None:
+        return self._tunnels.get(device_id) if device_id is not None else None
+
+    def tunnels(self) -> list[MpsTunnel]:
+        return list(self._tunnels.values())
+
+    def publish(self, device_id: int, tunnel: MpsTunnel) -> MpsTunnel | None:
+        """Route the device through ``tunnel``; returns the tunnel it replaces, if any."""
+        replaced = self._tunnels.get(device_id)
+        self._tunnels[device_id] = tunnel
+        self._notify()
+        return replaced if replaced is not tunnel else None
+
+    def withdraw(self, device_id: int, tunnel: MpsTunnel) -> bool:
+        """Forget the device if ``tunnel`` is its current one; whether it was."""
+        if self._tunnels.get(device_id) is not tunnel:
+            return False
+        del self._tunnels[device_id]
+        self._notify()
+        return True
+
+    def _notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def wait_until(self, condition: Callable[[TunnelRegistry], bool]) -> None:
+        """Wait without polling until ``condition(self)`` holds (bound it with ``asyncio.timeout``)."""
+        while not condition(self):
+            await self._changed.wait()
+
+    # ------------------------------------------------------------------------------------------ routes
+
+    def connector(self, target: DeviceTarget) -> aiohttp.BaseConnector:
+        tunnel = self.get(target.device_id)
+        if tunnel is None:
+            return OfflineConnector(target.host, NO_TUNNEL)
+        return ApfConnector(tunnel, limit_per_host=1)
+
+    async def open_redirection(self, target: DeviceTarget, seconds: float) -> RedirectionStream:
+        """A channel to 16994, or 16995 with TLS inside the channel checked as a direct connection is (the pinned
+        fingerprint, else the certificate chain and name)."""
+        tunnel = self.get(target.device_id)
+        if tunnel is None:
+            raise DeviceOffline(f"device offline (CIRA): {NO_TUNNEL}", host=target.host)
+        port = REDIRECTION_TLS_PORT if target.use_tls else REDIRECTION_PORT
+        pinned = normalize_fingerprint(target.fingerprint) if target.use_tls and target.fingerprint else None
+        context = client_context(verify=pinned is None) if target.use_tls else None
+        try:
+            reader, writer = await tunnel.open_stream(port, ssl_context=context, open_timeout=seconds,
+                                                      server_hostname=target.host if context else None)
+        except (ApfError, OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            raise ConnectError(f"cannot open a CIRA channel to port {port}: {exc}", host=target.host) from None
+        if pinned is not None:
+            ssl_object = writer.get_extra_info("ssl_object")
+            der = ssl_object.getpeercert(binary_form=True) if isinstance(ssl_object, ssl.SSLObject) else None
+            if der is None or hashlib.sha256(der).digest() != pinned:
+                writer.close()
+                raise CertificateMismatch("TLS certificate does not match the pinned fingerprint", host=target.host)
+        return TcpStream(reader, writer)
