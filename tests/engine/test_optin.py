@@ -12,6 +12,7 @@ from tests.engine._shape import assert_same_shape
 from tests.engine.fakeclock import FakeMonotonic
 
 from outband.engine.acl import Account
+from outband.engine.platforms.base import PowerAction
 from outband.engine.services import optin, sessions
 from outband.engine.services.optin import OptInRequired, OptInState, Purpose, consent_granted
 from outband.engine.services.provisioning import ControlMode, set_provisioning
@@ -121,6 +122,16 @@ async def test_code_shown_entered_and_consent_granted(env: RunningEngine) -> Non
     assert (await instance(env))["OptInState"] == OptInState.RECEIVED
     assert consent_granted(engine, "kvm")
     assert audit_ids(env) == [(3001, b"\x00")]
+
+
+async def test_the_code_appears_on_the_hosts_screen_and_serial_console(env: RunningEngine) -> None:
+    await env.machine.request_power(PowerAction.ON)
+    serial: list[bytes] = []
+    env.machine.console.add_serial_listener(serial.append)
+    assert await call(env, "StartOptIn") == 0
+    code = f"{shown_code(env):06d}"
+    assert code in env.machine.console.screen.text()  # what KVM shows
+    assert code.encode() in b"".join(serial)  # what SOL carries
 
 
 async def test_three_wrong_codes_cancel_and_block_the_flow(env: RunningEngine, clock: FakeMonotonic) -> None:

@@ -273,6 +273,12 @@ class SimConsole:
         if self.phase is Phase.SHELL:
             self._interrupt()
 
+    def announce(self, text: str) -> None:
+        """A message the management engine puts in front of the user (the consent code), on the screen and the
+        serial port alike, whatever the machine is doing; nothing shows while it is off."""
+        if self.phase is not Phase.OFF:
+            self._write(f"\n*** {text} ***\n")
+
     def _write(self, text: str) -> None:
         data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("ascii", "replace")
         self._emit(data)

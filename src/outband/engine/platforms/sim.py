@@ -138,6 +138,7 @@ class SimMachine:
 
     def notify_user(self, text: str) -> None:
         self.screen_messages.append(text)
+        self.console.announce(text)
 
     def _drive_console(self, event: PlatformEvent) -> None:
         if event.kind in _CONSOLE_STOPS:
