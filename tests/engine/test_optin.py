@@ -130,7 +130,7 @@ async def test_the_code_appears_on_the_hosts_screen_and_serial_console(env: Runn
     env.machine.console.add_serial_listener(serial.append)
     assert await call(env, "StartOptIn") == 0
     code = f"{shown_code(env):06d}"
-    assert code in env.machine.console.screen.text()  # what KVM shows
+    assert code in "\n".join(env.machine.console.screen.text())  # what KVM shows
     assert code.encode() in b"".join(serial)  # what SOL carries
 
 
