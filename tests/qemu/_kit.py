@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from outband.testing.images import disk_image
 
 QEMU = "qemu-system-x86_64"
 MESSAGE = "outband boot sector says hello"
+WAIT = 20.0
+"""Seconds a test waits for the VM to do something (software emulation on a busy CI machine is slow)."""
 
 
 def require_qemu() -> str:
@@ -67,9 +69,3 @@ async def read_until(sol: SolSession, pattern: bytes, *, seen: bytes = b"", with
             assert chunk, f"SOL ended ({sol.end_reason}) before {pattern!r}: {seen!r}"
             seen += chunk
     return seen
-
-
-async def eventually(predicate: Callable[[], bool], within: float = 20.0, step: float = 0.05) -> None:
-    async with asyncio.timeout(within):
-        while not predicate():
-            await asyncio.sleep(step)

@@ -1,11 +1,14 @@
 """Tiny bootable images for tests that boot a real (emulated) PC: a hard disk, a floppy and an El Torito CD whose
-boot code writes a message to COM1, then echoes what arrives on COM1 (and ``!`` for a serial break).
+boot code writes a message to COM1, then echoes what arrives on COM1 (and ``!`` for a serial break), and
+acts on three control keys the way an OS would on its own: Ctrl-R reboots, Ctrl-D powers off, Ctrl-P panics.
 
 The boot code is 16-bit real-mode x86, assembled by hand below (:func:`serial_boot_code`): no assembler is
 needed to build the images, and every byte is explained.  It programs the UART's line control register (8N1,
 divisor latch off), writes the message byte by byte to the transmit register (0x3F8) -- the emulated 16550
 passes each byte to the serial chardev at once, without waiting for "transmitter empty" -- then polls the
-line status register: a break (LSR bit 4) prints ``!``, a received byte (bit 0) is read and written back.
+line status register: a break (LSR bit 4) prints ``!``, a received byte (bit 0) is read and written back --
+unless it is one of the control keys, which reset the machine (reset control register), turn it off (ACPI
+PM1a control) or report a panic (QEMU's pvpanic port), as :data:`GUEST_RESET` and friends describe.
 
 The images carry only what a PC BIOS reads to boot them: a master boot record; a FAT12 boot sector with its
 parameter block and both FATs; an ISO 9660 volume (primary volume descriptor with a root directory and path
@@ -46,20 +49,44 @@ _CODE_TAIL: Final = bytes.fromhex(
     "BAFD03"      # 19 poll: mov dx, 0x3FD     ; line status register
     "EC"          # 1C in al, dx
     "A810"        # 1D test al, 0x10           ; break interrupt
-    "750B"        # 1F jnz break (+11 -> 2C)
+    "7517"        # 1F jnz break (+23 -> 38)
     "A801"        # 21 test al, 0x01           ; data ready
     "74F4"        # 23 jz poll (-12 -> 19)
     "BAF803"      # 25 mov dx, 0x3F8
     "EC"          # 28 in al, dx
-    "EE"          # 29 out dx, al              ; echo
-    "EBED"        # 2A jmp poll (-19 -> 19)
-    "BAF803"      # 2C break: mov dx, 0x3F8
-    "B021"        # 2F mov al, '!'
-    "EE"          # 31 out dx, al
-    "EBE5"        # 32 jmp poll (-27 -> 19)
+    "3C12"        # 29 cmp al, 0x12            ; Ctrl-R
+    "7413"        # 2B je reboot (+19 -> 40)
+    "3C04"        # 2D cmp al, 0x04            ; Ctrl-D
+    "7417"        # 2F je poweroff (+23 -> 48)
+    "3C10"        # 31 cmp al, 0x10            ; Ctrl-P
+    "741C"        # 33 je panic (+28 -> 51)
+    "EE"          # 35 out dx, al              ; echo
+    "EBE1"        # 36 jmp poll (-31 -> 19)
+    "BAF803"      # 38 break: mov dx, 0x3F8
+    "B021"        # 3B mov al, '!'
+    "EE"          # 3D out dx, al
+    "EBD9"        # 3E jmp poll (-39 -> 19)
+    "BAF90C"      # 40 reboot: mov dx, 0xCF9   ; reset control register (PIIX3 and ICH9)
+    "B006"        # 43 mov al, 6               ; full reset
+    "EE"          # 45 out dx, al
+    "EBFE"        # 46 jmp $
+    "BA0406"      # 48 poweroff: mov dx, 0x604 ; PM1a control (PM base 0x600, as SeaBIOS sets it)
+    "B80020"      # 4B mov ax, 0x2000          ; SLP_EN with sleep type 0: soft off (S5)
+    "EF"          # 4E out dx, ax
+    "EBFE"        # 4F jmp $
+    "BA0505"      # 51 panic: mov dx, 0x505    ; pvpanic's I/O port
+    "B001"        # 54 mov al, 1               ; "guest panicked"
+    "EE"          # 56 out dx, al
+    "EBFE"        # 57 jmp $
 )
 CODE_SIZE: Final = len(_CODE_HEAD) + 2 + len(_CODE_TAIL)
-"""0x34 bytes of code; the NUL-terminated message follows."""
+"""0x59 bytes of code; the NUL-terminated message follows."""
+GUEST_RESET: Final = b"\x12"
+"""Ctrl-R on COM1: the boot code resets the machine through the reset control register (port 0xCF9)."""
+GUEST_POWER_OFF: Final = b"\x04"
+"""Ctrl-D on COM1: the boot code turns the machine off through ACPI (sleep type 0 in PM1a control)."""
+GUEST_PANIC: Final = b"\x10"
+"""Ctrl-P on COM1: the boot code reports a panic to the pvpanic device and stops."""
 
 
 def serial_boot_code(message: str, *, at: int = LOAD_ADDRESS) -> bytes:
@@ -178,7 +205,11 @@ def iso_image(message: str, *, label: str = "OUTBAND", blocks: int = 64) -> byte
 __all__ = [
     "BREAK_MARK",
     "CD_BLOCK",
+    "CODE_SIZE",
     "FLOPPY_SECTORS",
+    "GUEST_PANIC",
+    "GUEST_POWER_OFF",
+    "GUEST_RESET",
     "SECTOR",
     "boot_sector",
     "disk_image",

@@ -119,8 +119,12 @@ class VmSpec:
     nics: tuple[NicSpec, ...] = ()
     boot_order: tuple[BootTarget, ...] = ("disk", "cdrom", "network")
     """Where the firmware looks when no one-time boot device is set."""
+    soft_off: str = "acpi"
+    """What AMT's "power off - soft" (8) does: ``acpi`` presses the ACPI power button, so the OS shuts down,
+    and cuts the power after ``acpi_timeout``; ``immediate`` cuts it at once, as AMT firmware does on a PC.
+    The graceful power-offs (12, 13) always go through ACPI."""
     acpi_timeout: float = 30.0
-    """Seconds a graceful power-off (ACPI power button) waits for the OS before the power is cut."""
+    """Seconds an ACPI power-off waits for the OS before the power is cut."""
     start_timeout: float = 30.0
     """Seconds QEMU may take to start and connect its monitor."""
     firmware: Path | None = None
@@ -171,6 +175,7 @@ class VmSpec:
             disks=disks,
             nics=nics,
             boot_order=boot_order,  # type: ignore[arg-type]  # checked against BOOT_TARGETS
+            soft_off=top.choice("soft_off", ("acpi", "immediate"), "acpi"),
             acpi_timeout=top.number("acpi_timeout", 30.0, 0.0, 3600.0),
             start_timeout=top.number("start_timeout", 30.0, 1.0, 600.0),
             firmware=_existing(base, firmware, "firmware") if firmware else None,
