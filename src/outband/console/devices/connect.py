@@ -145,6 +145,15 @@ class _MeasuredTransport(WsmanTransport):
             self._observe(time.perf_counter() - started, failure)
 
 
+class _TunnelClient(AmtClient):
+    """Over CIRA the transport has a session of its own (its connections are channels of one tunnel): closing
+    the client closes it."""
+
+    async def close(self) -> None:
+        await super().close()
+        await self.transport.close()
+
+
 def _peek_context() -> ssl.SSLContext:
     """For reading a certificate without trusting it: no verification, no CA store to load (loading one per
     probe would stall the event loop during a scan), old protocol versions allowed so old firmware answers."""
@@ -233,9 +242,12 @@ class DeviceConnector:
         return await transport.identify(), fingerprint
 
     def client(self, target: DeviceTarget, *, operation: str = "other") -> AmtClient:
-        """A client for one device over the shared pool; ``operation`` labels its latency samples (use a
-        bounded set of names: the job's operation)."""
-        return AmtClient(target.host, transport=self.transport(target, operation=operation))
+        """A client for one device over the shared pool (or its tunnel); ``operation`` labels its latency
+        samples (use a bounded set of names: the job's operation).  Close it when done."""
+        transport = self.transport(target, operation=operation)
+        if target.transport is Transport.CIRA:
+            return _TunnelClient(target.host, transport=transport)
+        return AmtClient(target.host, transport=transport)
 
     # ------------------------------------------------------------------------------------------ check
 
