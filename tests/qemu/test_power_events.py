@@ -7,7 +7,8 @@ import os
 import signal
 from pathlib import Path
 
-from tests.qemu._kit import MESSAGE, WAIT, eventually, machine_of, qemu_engine, read_until, spec
+from tests.qemu._kit import MESSAGE, WAIT, machine_of, qemu_engine, read_until, spec
+from tests.redir._kit import eventually
 
 from outband.client.amt import AmtClient
 from outband.client.redirection import SolSession
