@@ -397,7 +397,7 @@ class Target:
         return selection(names=self.names, tags=self.tags, groups=self.groups, every=self.every)
 
 
-DevicesArgument = Annotated[list[str] | None, typer.Argument(metavar="[DEVICE]...", show_default=False,
+DevicesArgument = Annotated[list[str] | None, typer.Argument(metavar="DEVICE", show_default=False,
                                                               help="Device names.")]
 TagsOption = Annotated[list[str] | None, typer.Option("--tag", help="Every device with this tag (repeatable).")]
 GroupsOption = Annotated[list[str] | None, typer.Option("--group", help="Every device in this group (repeatable).")]
@@ -526,7 +526,7 @@ def inventory(
 @app.command()
 def jobs(
     ctx: typer.Context,
-    job_id: Annotated[int | None, typer.Argument(metavar="[JOB]", help="Show this job with its per-device "
+    job_id: Annotated[int | None, typer.Argument(metavar="JOB", help="Show this job with its per-device "
                                                  "results (else list recent jobs).")] = None,
     cancel: Annotated[bool, typer.Option("--cancel", help="Cancel the job: devices not yet started are left.")
                       ] = False,
@@ -534,7 +534,7 @@ def jobs(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="How many jobs to list.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """List recent jobs, or show one (``--wait`` to follow it, ``--cancel`` to stop it)."""
+    """List recent jobs, or show one (--wait to follow it, --cancel to stop it)."""
     if job_id is None:
         if cancel or wait:
             fail("--cancel and --wait need a job id", code=2)
