@@ -47,10 +47,11 @@ def spec(tmp_path: Path, *, disks: list[dict[str, Any]] | None = None, **extra: 
 
 
 @asynccontextmanager
-async def qemu_engine(vm: VmSpec, **machine_options: Any) -> AsyncIterator[RunningEngine]:
+async def qemu_engine(vm: VmSpec, *, password: str | None = None, **machine_options: Any
+                      ) -> AsyncIterator[RunningEngine]:
     """An engine managing ``vm`` (off to begin with), redirection on."""
     machine = QemuMachine(vm, **machine_options)
-    async with running_engine(machine=machine) as env:  # type: ignore[arg-type]
+    async with running_engine(machine=machine, password=password) as env:  # type: ignore[arg-type]
         await set_redirection(env)
         yield env
 
