@@ -1,0 +1,169 @@
+"""Everything the console does for a LAN device, done for a CIRA device through the console's MPS: a power job
+from the REST API, SOL through the relay's session opener, and the faults -- the tunnel cut (TCP killed) or
+silenced mid-session, the device marked offline within the keepalive window, back online after the engine
+redials, and a job queued while it was away run exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from tests.cira._kit import ALL_REDIRECTION
+from tests.console._kit import ADMIN_PASSWORD, login
+from tests.console._mpskit import (
+    WITHIN,
+    Relay,
+    add_cira_device,
+    device_row,
+    dial,
+    dialling_engine,
+    sim_machine,
+    start_mps,
+    stored_online,
+    until,
+)
+from tests.console.jobs._kit import client, run_op, wait_job
+
+from outband.console.devices.connect import DeviceTarget
+from outband.console.jobs.execute import RetryPolicy
+from outband.console.jobs.runner import LocalRunner
+from outband.console.mps import MpsService
+from outband.console.relay.sol import SolRelay
+from outband.console.runtime import Runtime
+from outband.engine.platforms.base import PowerState
+from outband.engine.services.logs import AUDIT_KIND
+from outband.proto.amtlog import AuditApp, AuditRecord
+
+AMT_PASSWORD = "Amt!pass-1234"
+PATIENT = RetryPolicy(max_attempts=40, base=0.1, cap=0.3)
+"""Retries that outlast a device's absence in these tests (a job must wait for it, not give up)."""
+
+
+@pytest.fixture
+async def api(runtime: Runtime) -> AsyncIterator[httpx2.AsyncClient]:
+    await runtime.start_service(LocalRunner(retry=PATIENT))
+    async with client(runtime) as admin:
+        yield await login(admin, "admin", ADMIN_PASSWORD)
+
+
+async def target_of(runtime: Runtime, device_id: int) -> DeviceTarget:
+    device = await device_row(runtime, device_id)
+    return DeviceTarget.of(device, runtime.box.decrypt(device.password_enc))
+
+
+def power_ons(env_store_log: list[bytes]) -> int:
+    """How many power-ups the engine audited (AMT's Remote Control event 0)."""
+    records = [AuditRecord.decode(raw) for raw in env_store_log]
+    return sum(1 for r in records if r.app_id == AuditApp.REMOTE_CONTROL and r.event_id == 0)
+
+
+async def test_a_power_job_runs_over_cira(runtime: Runtime, api: httpx2.AsyncClient, tmp_path: Path) -> None:
+    mps = await start_mps(runtime)
+    machine = sim_machine("power")
+    device_id = await add_cira_device(runtime, "cira-power", machine, AMT_PASSWORD)
+    async with dialling_engine(tmp_path, dial(mps), machine, AMT_PASSWORD) as env:
+        await stored_online(runtime, device_id, True)
+        job = await run_op(api, "power", {"names": ["cira-power"]}, {"action": "on"})
+        assert job["status"] == "succeeded", job
+        assert machine.power_state is PowerState.ON
+        assert power_ons(env.engine.store.read_log(AUDIT_KIND)) == 1
+        state = await run_op(api, "power", {"names": ["cira-power"]}, {"action": "state"})
+        assert state["devices"][0]["result"]["power"] == "on"
+        assert (await device_row(runtime, device_id)).power_state == 2
+
+
+async def enable_sol(runtime: Runtime, target: DeviceTarget) -> None:
+    """Switch SOL on the way consoles do (over the tunnel too)."""
+    amt = runtime.connector.client(target)
+    try:
+        service = await amt.get("AMT_RedirectionService")
+        service["ListenerEnabled"] = True
+        await amt.put(service)
+        output = await amt.invoke("AMT_RedirectionService", "RequestStateChange", {"RequestedState": ALL_REDIRECTION})
+        assert output["ReturnValue"] == 0
+    finally:
+        await amt.close()
+
+
+async def test_sol_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path) -> None:
+    mps = await start_mps(runtime)
+    machine = sim_machine("sol", PowerState.ON)
+    device_id = await add_cira_device(runtime, "cira-sol", machine, AMT_PASSWORD)
+    async with dialling_engine(tmp_path, dial(mps), machine, AMT_PASSWORD):
+        await stored_online(runtime, device_id, True)
+        target = await target_of(runtime, device_id)
+        await enable_sol(runtime, target)
+        relay = await SolRelay.open(runtime, target)  # what the browser's SOL WebSocket opens
+        try:
+            await relay.sol.write(b"echo over the console mps\r")
+            seen = b""
+            async with asyncio.timeout(WITHIN):
+                while re.search(rb"\r\nover the console mps\r\n", seen) is None:
+                    chunk = await relay.sol.read()
+                    assert chunk, relay.sol.end_reason
+                    seen += chunk
+        finally:
+            await relay.close()
+
+
+async def held_logins(mps: MpsService, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Hold every login at the MPS until the returned event is set: the device stays away as long as a test
+    needs, while its engine keeps redialling."""
+    gate = asyncio.Event()
+    login_as_usual = mps._login
+
+    async def held(*args: object) -> object:
+        await gate.wait()
+        return await login_as_usual(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mps, "_login", held)
+    return gate
+
+
+@pytest.mark.parametrize("fault", ["cut", "silence"])
+async def test_a_lost_tunnel_is_seen_redialled_and_a_job_queued_meanwhile_runs_once(
+        runtime: Runtime, api: httpx2.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        fault: str) -> None:
+    """``cut`` kills the TCP connection (both ends see it at once); ``silence`` leaves it open and passes
+    nothing (only the missing keepalives tell): either way the device goes offline within the keepalive
+    window, and comes back when the engine has redialled."""
+    mps = await start_mps(runtime)
+    machine = sim_machine(f"fault-{fault}")
+    device_id = await add_cira_device(runtime, f"cira-{fault}", machine, AMT_PASSWORD)
+    async with Relay(mps) as relay, dialling_engine(tmp_path, dial(relay), machine, AMT_PASSWORD) as env:
+        first = await stored_online(runtime, device_id, True)
+        gate = await held_logins(mps, monkeypatch)
+        relay.cut() if fault == "cut" else relay.silence()
+
+        gone = await stored_online(runtime, device_id, False)
+        assert gone.last_error
+        assert (await device_row(runtime, device_id)).reachable is False
+        reply = await api.post("/api/operations/power", json={"target": {"names": [f"cira-{fault}"]},
+                                                              "params": {"action": "on"}})
+        assert reply.status_code == 202, reply.text
+        job_id = reply.json()["id"]
+
+        async def tried_while_away() -> bool:  # the runner met the device offline and keeps it pending
+            job = (await api.get(f"/api/jobs/{job_id}")).json()
+            return job["devices"][0]["attempts"] >= 1 and job["devices"][0]["status"] == "pending"
+
+        await until(tried_while_away)
+        assert machine.power_state is not PowerState.ON
+        assert env.client.status.connects == 1  # redials so far were held at the login
+
+        gate.set()
+        back = await stored_online(runtime, device_id, True)
+        assert back.connected_since is not None
+        assert first.connected_since is not None
+        assert back.connected_since > first.connected_since
+        job = await wait_job(api, job_id, seconds=WITHIN)
+        assert job["status"] == "succeeded", job
+        (row,) = job["devices"]
+        assert row["attempts"] >= 2
+        assert machine.power_state is PowerState.ON
+        assert power_ons(env.engine.store.read_log(AUDIT_KIND)) == 1  # once, not once per attempt
+        assert machine.boot_count == 1
