@@ -14,6 +14,7 @@ from ..console.config import Settings, load_settings
 from ..console.db.database import Database
 from ..console.db.migrate import revision_of, upgrade
 from ..console.logs import configure_logging
+from ..console.mps import MpsService, MpsSettings
 from ..console.runtime import Runtime, open_runtime
 from ..console.secrets import SecretKeyError, generate_key, load_box, rotate_credentials
 from ..console.server import ConsoleServer
@@ -31,6 +32,9 @@ DataDirOption = Annotated[Path | None, typer.Option(
     "./outband-console).")]
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", envvar="OUTBAND_CONFIG", help="TOML file of settings (keys as the OUTBAND_* names, lower case).")]
+MpsListenOption = Annotated[str | None, typer.Option(
+    "--mps-listen", help="HOST:PORT where CIRA devices dial in, or 'off' (env OUTBAND_MPS_LISTEN; default "
+    "127.0.0.1:4433; more in OUTBAND_MPS_*).")]
 
 
 def settings_from(listen: str | None = None, db: str | None = None, data_dir: Path | None = None,
@@ -38,6 +42,15 @@ def settings_from(listen: str | None = None, db: str | None = None, data_dir: Pa
     """Options given on the command line win over the environment, which wins over the file."""
     try:
         return load_settings(config, listen=listen, db=db, data_dir=data_dir)
+    except (ValidationError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def mps_settings_from(listen: str | None) -> MpsSettings:
+    """The MPS's settings: ``--mps-listen`` over the OUTBAND_MPS_* environment."""
+    try:
+        return MpsSettings() if listen is None else MpsSettings(mps_listen=listen)
     except (ValidationError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -55,27 +68,32 @@ def console(
     db: DbOption = None,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
+    mps_listen: MpsListenOption = None,
 ) -> None:
-    """Run the console: REST API with OpenAPI docs at /api/docs, SQLite (or PostgreSQL) database, migrations
-    on start.  The first start creates the account admin with OUTBAND_ADMIN_PASSWORD, or prints a generated
-    password once.  Device credentials are encrypted with OUTBAND_SECRET_KEY / OUTBAND_SECRET_KEY_FILE (else a
-    key generated in the data directory: back it up with the database)."""
+    """Run the console: REST API with OpenAPI docs at /api/docs, the MPS CIRA devices dial (TLS, 4433), SQLite
+    (or PostgreSQL) database, migrations on start.  The first start creates the account admin with
+    OUTBAND_ADMIN_PASSWORD, or prints a generated password once.  Device credentials are encrypted with
+    OUTBAND_SECRET_KEY / OUTBAND_SECRET_KEY_FILE (else a key generated in the data directory: back it up with
+    the database)."""
     ctx.obj = (listen, db, data_dir, config)
     if ctx.invoked_subcommand is not None:
         return
     settings = settings_from(listen, db, data_dir, config)
+    mps = mps_settings_from(mps_listen)
     configure_logging(settings.log_format, settings.log_level)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, mps))
     except (OSError, SecretKeyError, ValueError, RuntimeError) as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
         pass
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, mps: MpsSettings) -> None:
     runtime = await open_runtime(settings)
     try:
+        if mps.enabled:
+            await runtime.start_service(MpsService(mps))
         host, port = settings.listen_address
         server = ConsoleServer(runtime, host, port)
         await server.start()
@@ -91,6 +109,11 @@ def announce(runtime: Runtime, url: str) -> None:
     err.print(f"  database: {runtime.db.engine.url.render_as_string(hide_password=True)}")
     where = runtime.key_file or "OUTBAND_SECRET_KEY"
     err.print(f"  secret key: {where} (id {runtime.box.key_id}, {runtime.box.key_count} key(s))")
+    mps = runtime.service(MpsService.name)
+    if isinstance(mps, MpsService):
+        login = "shared login set" if mps.settings.shared_login else "no shared login (per-device credentials only)"
+        err.print(f"  MPS (CIRA): {mps.host}:{mps.port}, certificate {mps.cert_file} (SHA-256 {mps.fingerprint}); "
+                  f"{login}")
     if runtime.generated_admin_password is not None:
         err.print(f"  [bold]account admin, password (shown once, keep it):[/bold] {runtime.generated_admin_password}")
         err.print("  (set OUTBAND_ADMIN_PASSWORD before the first start to choose it yourself)")
