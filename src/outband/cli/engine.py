@@ -17,7 +17,11 @@ from ..engine.launcher import LaunchOptions, launch
 
 
 def engine_command(
-    platform: Annotated[str, typer.Option(help="What the engine manages: sim (a simulated PC).")] = "sim",
+    platform: Annotated[str, typer.Option(help="What the engine manages: sim (a simulated PC) or qemu (a QEMU VM: "
+                                          "--vm or --qmp).")] = "sim",
+    vm: Annotated[Path | None, typer.Option(help="qemu: the VM file (VM.toml) of the VM the engine runs.")] = None,
+    qmp: Annotated[Path | None, typer.Option(help="qemu: the QMP socket of a running QEMU to manage instead "
+                                             "(started with -S: power-on resumes it).")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on (single engine).")] = "127.0.0.1",
     http_port: Annotated[int, typer.Option(help="WS-MAN over HTTP.")] = 16992,
     tls_port: Annotated[int, typer.Option(help="WS-MAN over TLS; 0 disables TLS.")] = 16993,
@@ -56,8 +60,11 @@ def engine_command(
     amtctrl, wsl, MeshCommander.
     """
     console = Console(stderr=True)
-    if platform != "sim":
-        console.print(f"[red]error:[/red] platform {platform!r} is not available (choose: sim)")
+    if platform not in ("sim", "qemu"):
+        console.print(f"[red]error:[/red] platform {platform!r} is not available (choose: sim, qemu)")
+        raise typer.Exit(2)
+    if (platform == "qemu") != (vm is not None or qmp is not None):
+        console.print("[red]error:[/red] --platform qemu needs --vm VM.toml or --qmp SOCKET, and only it takes them")
         raise typer.Exit(2)
     if (tls_cert is None) != (tls_key is None):
         console.print("[red]error:[/red] --tls-cert and --tls-key go together")
@@ -72,7 +79,7 @@ def engine_command(
         host=host, http_port=http_port, tls_port=tls_port or None, redirection_port=redir_port or None,
         redirection_tls_port=redir_tls_port or None, state_dir=state_dir,
         admin_password=admin_password, tls_cert=tls_cert, tls_key=tls_key, amt_version=amt_version,
-        profile=profile, fleet=fleet, fleet_base=fleet_base, cira=cira_options,
+        profile=profile, fleet=fleet, fleet_base=fleet_base, cira=cira_options, vm=vm, qmp=qmp,
     )
     try:
         asyncio.run(_serve(opts, console))

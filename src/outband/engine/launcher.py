@@ -21,6 +21,7 @@ from .cira import CiraOptions
 from .cira import attach as attach_cira
 from .cira import service as cira_service
 from .core import DEFAULT_AMT_VERSION, Engine, EngineConfig, all_services
+from .platforms.base import Platform
 from .platforms.profile import HardwareProfile
 from .platforms.sim import SimMachine
 from .server import EngineServer, Ports
@@ -47,6 +48,10 @@ class LaunchOptions:
     hostname: str | None = None
     cira: CiraOptions | None = None
     """An MPS to keep a CIRA tunnel to (else the one configured over WS-MAN, if any)."""
+    vm: Path | None = None
+    """A VM file (VM.toml): the engine runs and manages that QEMU VM instead of a simulated PC."""
+    qmp: Path | None = None
+    """The QMP socket of a QEMU someone else runs, to manage instead (with ``vm`` describing it, or alone)."""
 
 
 @dataclass(slots=True)
@@ -93,13 +98,21 @@ def fleet_addresses(base: str, count: int) -> list[str]:
     return addresses
 
 
-async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProfile], SimMachine] | None = None
+async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProfile], Platform] | None = None
                  ) -> Launched:
     """Build the engines the options describe and start listening."""
     if opts.admin_password is not None:
         check_password(opts.admin_password)
     profile = HardwareProfile.load(opts.profile) if opts.profile else HardwareProfile()
-    make_machine = machine_factory or (lambda p: SimMachine(p))
+    make_machine: Callable[[HardwareProfile], Platform] = machine_factory or (lambda p: SimMachine(p))
+    default_hostname = "outband-sim"
+    if opts.vm is not None or opts.qmp is not None:
+        from .platforms.qemu import QemuMachine  # here: engines of simulated PCs need no QEMU client
+
+        if opts.fleet:
+            raise ValueError("a fleet runs simulated PCs; a VM (--vm, --qmp) is managed by one engine")
+        vm_machine = QemuMachine.from_files(opts.vm, opts.qmp)
+        make_machine, default_hostname = (lambda _profile: vm_machine), vm_machine.spec.name
     state_dir = opts.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     database = Database(state_dir / ("fleet.db" if opts.fleet else "engine.db"))
@@ -119,7 +132,7 @@ async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProf
             config = EngineConfig(
                 engine_id=engine_id,
                 amt_version=opts.amt_version,
-                hostname=opts.hostname or (f"outband-sim-{index}" if opts.fleet else "outband-sim"),
+                hostname=opts.hostname or (f"outband-sim-{index}" if opts.fleet else default_hostname),
                 admin_password=password,
                 services=services,
             )

@@ -156,6 +156,13 @@ class QemuMachine:
         self.runtime = RuntimeDir(runtime_dir or Path(tempfile.mkdtemp(prefix="outband-qemu-")))
         self.nbd = NbdServer(self.storage)
 
+    @classmethod
+    def from_files(cls, vm_file: Path | None, qmp: Path | None = None) -> QemuMachine:
+        """The machine of ``outband engine --vm FILE`` (launched) or ``--qmp SOCKET`` (attached; the VM file,
+        if given, describes that VM); raises :class:`~.vm.VmFileError` (a ValueError) for a bad file."""
+        spec = VmSpec.load(vm_file) if vm_file else VmSpec.from_dict({"name": "qemu-vm"}, base=Path.cwd())
+        return cls(spec, attach=qmp)
+
     # ------------------------------------------------------------------------------------------ Platform
 
     @property

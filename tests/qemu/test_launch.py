@@ -1,0 +1,87 @@
+"""``outband engine --platform qemu``: an engine launched from a VM file, and one attached to a QEMU someone else
+started (``--qmp``), both driven like AMT devices."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from tests.qemu._kit import MESSAGE, QEMU, WAIT, read_until, require_qemu
+from tests.qemu.test_power_events import power_state, request_power
+from tests.redir._kit import eventually, set_redirection
+
+from outband.client.redirection import SolSession
+from outband.engine.launcher import LaunchOptions, launch
+from outband.engine.platforms.qemu import QemuMachine
+from outband.testing.engine import RunningEngine
+from outband.testing.images import disk_image
+
+PASSWORD = "Launch!pass9"
+BANNER = MESSAGE.encode() + b"\r\n"
+
+
+def options(tmp_path: Path, **extra: object) -> LaunchOptions:
+    return LaunchOptions(http_port=0, tls_port=None, redirection_port=0, redirection_tls_port=None,
+                         state_dir=tmp_path / "state", admin_password=PASSWORD, **extra)  # type: ignore[arg-type]
+
+
+async def test_an_engine_launched_from_a_vm_file_runs_the_vm(tmp_path: Path) -> None:
+    require_qemu()
+    (tmp_path / "disk.img").write_bytes(disk_image(MESSAGE))
+    (tmp_path / "VM.toml").write_text('name = "from-file"\naccel = "tcg"\nmemory_mb = 32\n'
+                                      '[[disks]]\npath = "disk.img"\n')
+    launched = await launch(options(tmp_path, vm=tmp_path / "VM.toml"))
+    try:
+        engine = launched.engines["127.0.0.1"]
+        assert isinstance(engine.platform, QemuMachine)
+        assert engine.config.hostname == "from-file"
+        env = RunningEngine(engine, launched.server, engine.platform, PASSWORD)  # type: ignore[arg-type]
+        await set_redirection(env)
+        async with SolSession(env.host, password=PASSWORD, port=env.redirection_port) as sol:
+            assert await request_power(env, 2) == 0
+            await read_until(sol, BANNER)
+        for transport in env.transports:
+            await transport.close()
+    finally:
+        await launched.server.stop()
+        launched.database.close()
+    assert engine.platform.power_state.name == "OFF_SOFT"  # stopping the engine powered the VM off
+
+
+async def test_an_engine_attached_to_a_running_qemu_resumes_pauses_and_resets_it(tmp_path: Path) -> None:
+    require_qemu()
+    (tmp_path / "disk.img").write_bytes(disk_image(MESSAGE))
+    (tmp_path / "VM.toml").write_text('name = "theirs"\nsoft_off = "immediate"\n')
+    qmp, serial = tmp_path / "qmp.sock", tmp_path / "serial.sock"
+    qemu = await asyncio.create_subprocess_exec(
+        QEMU, "-nodefaults", "-S", "-machine", "pc", "-accel", "tcg", "-m", "32", "-display", "none",
+        "-qmp", f"unix:{qmp},server=on,wait=off", "-serial", f"unix:{serial},server=on,wait=off",
+        "-drive", f"file={tmp_path / 'disk.img'},if=none,id=d0,format=raw", "-device", "ide-hd,drive=d0,id=disk0",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await eventually(lambda: qmp.exists() and serial.exists(), within=WAIT)
+        launched = await launch(options(tmp_path, vm=tmp_path / "VM.toml", qmp=qmp))
+        try:
+            engine = launched.engines["127.0.0.1"]
+            env = RunningEngine(engine, launched.server, engine.platform, PASSWORD)  # type: ignore[arg-type]
+            await set_redirection(env)
+            async with SolSession(env.host, password=PASSWORD, port=env.redirection_port) as sol:
+                assert await power_state(env) == 8  # a QEMU waiting at -S is off
+                assert await request_power(env, 2) == 0  # cont
+                seen = await read_until(sol, BANNER)
+                assert await power_state(env) == 2
+                assert await request_power(env, 8) == 0  # off: stopped at the reset vector
+                assert await power_state(env) == 8
+                assert await request_power(env, 2) == 0  # on again: the firmware boots from the start
+                await read_until(sol, BANNER + b".*" + BANNER, seen=seen)
+            for transport in env.transports:
+                await transport.close()
+        finally:
+            await launched.server.stop()
+            launched.database.close()
+        assert qemu.returncode is None  # the engine leaves running a QEMU it did not start
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            qemu.kill()
+        await qemu.wait()
