@@ -46,7 +46,7 @@ from ..runtime import Runtime
 from . import store
 from .execute import RetryPolicy
 from .locks import DeviceLocks
-from .runner import LocalRunner, Rows, _LiveJob
+from .runner import LiveJob, LocalRunner, Rows
 
 log = logging.getLogger("outband.console.jobs")
 
@@ -244,7 +244,7 @@ class ProcrastinateRunner(LocalRunner):
         return await store.resume_interrupted(session, rows.job_id, repeatable=repeatable, first=rows.first,
                                               last=rows.last, devices=dead)
 
-    async def _idle(self, live: _LiveJob) -> None:
+    async def _idle(self, live: LiveJob) -> None:
         """Also re-read the job's cancel flag: a cancel may have been asked of another process."""
         while not live.wake.is_set():
             with contextlib.suppress(TimeoutError):

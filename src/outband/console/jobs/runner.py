@@ -144,7 +144,7 @@ def job_event(job_id: int, status: Status, counts: Mapping[str, int], total: int
     return {"type": "job", "job_id": job_id, "status": status.value, "counts": dict(counts), "total": total}
 
 
-async def load_targets(session: Any, box: SecretBox, units: Sequence[Unit]) -> dict[int, DeviceTarget | str]:
+async def load_targets(session: AsyncSession, box: SecretBox, units: Sequence[Unit]) -> dict[int, DeviceTarget | str]:
     """Connection details per device id, or why there are none (the device was deleted, its credential does
     not decrypt)."""
     wanted = sorted({u.device_id for u in units if u.device_id is not None})
@@ -159,7 +159,9 @@ async def load_targets(session: Any, box: SecretBox, units: Sequence[Unit]) -> d
 
 
 @dataclass(eq=False)
-class _LiveJob:
+class LiveJob:
+    """A job's rows being driven in this process: what is ready, running, waiting for a retry."""
+
     rows: Rows
     spec: JobSpec
     operation: Operation
@@ -201,7 +203,7 @@ class LocalRunner:
         self.retry = retry or execute.RetryPolicy()
         self._concurrency = concurrency
         self._stop_grace = stop_grace
-        self._jobs: dict[Rows, _LiveJob] = {}
+        self._jobs: dict[Rows, LiveJob] = {}
         self._drivers: dict[Rows, asyncio.Task[None]] = {}
         self._runtime: Runtime | None = None
         self._writer: BatchWriter | None = None
@@ -293,7 +295,7 @@ class LocalRunner:
                 await store.finish(session, job_id)
         return status
 
-    def _cancel_live(self, live: _LiveJob) -> None:
+    def _cancel_live(self, live: LiveJob) -> None:
         live.cancelling = True
         self._stop_waiting(live)
         for handle in live.delayed.values():
@@ -334,7 +336,7 @@ class LocalRunner:
         log.info("job %d (%s) %s: %s", job_id, live.operation.name, status.value,
                  ", ".join(f"{n} {s}" for s, n in live.counts.items() if n))
 
-    async def _open(self, rows: Rows) -> _LiveJob | None:
+    async def _open(self, rows: Rows) -> LiveJob | None:
         """Take the job, settle what a previous process left half-done, and load its first page."""
         job_id = rows.job_id
         async with self.runtime.db.write() as session:
@@ -359,14 +361,14 @@ class LocalRunner:
             if interrupted:
                 log.warning("job %d: %d device(s) were interrupted mid-call and are not repeated", job_id, interrupted)
             counts = await store.counts(session, job_id)
-        return _LiveJob(rows, spec, operation, params, counts, total=sum(counts.values()))
+        return LiveJob(rows, spec, operation, params, counts, total=sum(counts.values()))
 
     async def _settle_interrupted(self, session: AsyncSession, rows: Rows, *, repeatable: bool) -> int:
         """Rows another (dead) process left claimed: this runner is the only one, so every such row is."""
         return await store.resume_interrupted(session, rows.job_id, repeatable=repeatable, first=rows.first,
                                               last=rows.last)
 
-    async def _feed(self, live: _LiveJob) -> None:
+    async def _feed(self, live: LiveJob) -> None:
         if live.spec.cancel_requested:
             live.cancelling = True
         while not live.halted():
@@ -393,11 +395,11 @@ class LocalRunner:
         if live.tasks:  # devices already claimed finish their call; the waiting ones were stopped
             await asyncio.wait(list(live.tasks))
 
-    async def _idle(self, live: _LiveJob) -> None:
+    async def _idle(self, live: LiveJob) -> None:
         """Wait for something to do (a device finished, a retry fell due, a cancel)."""
         await live.wake.wait()
 
-    async def _load_page(self, live: _LiveJob) -> None:
+    async def _load_page(self, live: LiveJob) -> None:
         after = max(live.last_loaded, live.rows.first - 1)
         async with self.runtime.db.read() as session:
             page = await store.pending_units(session, live.spec.id, after=after, last=live.rows.last)
@@ -407,7 +409,7 @@ class LocalRunner:
         live.last_loaded = page[-1].row_id
         live.ready.extend(page)
 
-    async def _load_targets(self, live: _LiveJob) -> None:
+    async def _load_targets(self, live: LiveJob) -> None:
         batch = [u for _, u in zip(range(TARGET_BATCH), live.ready, strict=False) if u.target is None and not u.problem]
         async with self.runtime.db.read() as session:
             targets = await load_targets(session, self.runtime.box, batch)
@@ -418,13 +420,13 @@ class LocalRunner:
             else:
                 unit.problem = found or "the device was deleted"
 
-    def _stop_waiting(self, live: _LiveJob) -> None:
+    def _stop_waiting(self, live: LiveJob) -> None:
         """Stop the device tasks that have not claimed their row yet (they hold nothing that needs undoing)."""
         for task, unit in live.tasks.items():
             if not unit.started:
                 task.cancel()
 
-    def _unit_done(self, live: _LiveJob, task: asyncio.Task[None]) -> None:
+    def _unit_done(self, live: LiveJob, task: asyncio.Task[None]) -> None:
         live.tasks.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("job %d: a device task failed", live.spec.id, exc_info=task.exception())
@@ -432,7 +434,7 @@ class LocalRunner:
 
     # ------------------------------------------------------------------------------------------ one device
 
-    async def _unit(self, live: _LiveJob, unit: Unit) -> None:
+    async def _unit(self, live: LiveJob, unit: Unit) -> None:
         async with self._slots:
             if live.halted():
                 return
@@ -459,7 +461,7 @@ class LocalRunner:
                 self.metrics.attempt_seconds.labels(operation=live.operation.name).observe(seconds)
                 await self._record(live, unit, outcome, was=Status.RUNNING)
 
-    async def _record(self, live: _LiveJob, unit: Unit, outcome: Outcome, *, was: Status) -> None:
+    async def _record(self, live: LiveJob, unit: Unit, outcome: Outcome, *, was: Status) -> None:
         try:
             stored = await self.writer.write_item(execute.persist, (unit, live.operation, outcome))
         except Exception as exc:
@@ -484,7 +486,7 @@ class LocalRunner:
             "reason": stored.reason, "counts": dict(live.counts),
         })
 
-    def _retry_later(self, live: _LiveJob, unit: Unit, delay: float) -> None:
+    def _retry_later(self, live: LiveJob, unit: Unit, delay: float) -> None:
         unit.started = False
         if live.halted():
             return  # the row stays pending: cancelled when the job closes, or resumed after a restart
