@@ -8,31 +8,33 @@ fleet and adds nothing twice):
    engines follow it), else the one the console already stores (encrypted) as the credentials of a
    registered simulated engine, else a new strong one, shown once.  It is kept nowhere else: each engine
    keeps only its Digest HA1, the console only the Fernet token;
-3. launch N engines (``engine.launcher``, fleet mode) on ``--fleet-base`` and the following loopback
-   addresses with the standard ports 16992-16995, their state in ``<data dir>/simulated-fleet``;
+3. start the console's MPS (as ``outband console`` does), then launch N engines (``engine.launcher``, fleet
+   mode) on ``--fleet-base`` and the following loopback addresses with the standard ports 16992-16995, their
+   state in ``<data dir>/simulated-fleet``;
 4. register every engine the console does not know yet (matched by address and port, so renamed devices
-   are not added again) as ``sim-001``, ``sim-002``, ... with tags and groups for the filters to show, then
-   check each one (identify, authenticate, read its power state) so the device list starts out current;
-5. start the job services (runner, schedules, health poller) and serve the console, as ``outband console``
+   are not added again) as ``sim-001``, ``sim-002``, ... with tags and groups for the filters to show;
+5. CIRA (the default): the engines dial the MPS with a login made for this run (or the shared one
+   OUTBAND_MPS_USERNAME/PASSWORD give), are matched by their UUID, and the start waits for them to come
+   online; ``--direct``: the console reaches them on their addresses instead.  Then check each one (identify,
+   authenticate, read its power state) so the device list starts out current;
+6. start the job services (runner, schedules, health poller) and serve the console, as ``outband console``
    does; print where and how to sign in, and run until SIGINT/SIGTERM.
-
-Transport: the engines are registered for direct (LAN) access on their loopback addresses.  DESIGN.md's
-target is engines dialling the console over CIRA; once the console runs its MPS as a runtime service, step
-3 gives ``LaunchOptions(cira=CiraOptions(<the MPS>, ...))`` and step 4 registers the devices with
-``transport=cira`` instead of an address (:data:`FLEET_TRANSPORT` is that switch).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import resource
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Final
+from typing import Annotated, Final, cast
 
 import typer
-from sqlalchemy import select, update
+from pydantic import SecretStr
+from sqlalchemy import String, Table, bindparam, func, select, update
 
 from ..console.audit import OK, record_entry
 from ..console.config import DEFAULT_LISTEN, Settings
@@ -41,18 +43,31 @@ from ..console.devices.connect import DeviceCheckError, DeviceFacts, DeviceTarge
 from ..console.devices.repository import chunks, ensure_group, ensure_tags, new_device, record_state
 from ..console.jobs.services import job_services
 from ..console.logs import configure_logging, register_secret
+from ..console.mps import MpsService, MpsSettings
 from ..console.runtime import Runtime, open_runtime
 from ..console.schemas import DeviceCreate
 from ..console.secrets import SecretKeyError
 from ..console.server import ConsoleServer
+from ..engine import cira
 from ..engine.launcher import Launched, LaunchOptions, check_password, fleet_addresses, generate_password, launch
-from .console import ConfigOption, DataDirOption, ListenOption, announce, err, settings_from
+from .console import (
+    ConfigOption,
+    DataDirOption,
+    ListenOption,
+    MpsListenOption,
+    announce,
+    err,
+    mps_settings_from,
+    settings_from,
+)
 
 DEFAULT_FLEET: Final = 20
 DEFAULT_FLEET_BASE: Final = "127.1.0.1"
 FLEET_DIR: Final = "simulated-fleet"
-FLEET_TRANSPORT: Final = Transport.DIRECT
-"""How the console reaches the simulated engines (see the module docstring for the CIRA switch)."""
+FLEET_MPS_USER: Final = "outband-fleet"
+ONLINE_WAIT: Final = 30.0
+ONLINE_PER_ENGINE: Final = 0.02
+"""How long the start waits for the fleet to dial in: a base plus a little per engine (TLS handshakes)."""
 STANDARD_PORT: Final = 16992
 SOCKETS_PER_ENGINE: Final = 4
 """16992-16995 on every address."""
@@ -67,6 +82,8 @@ class FleetPlan:
     base: str = DEFAULT_FLEET_BASE
     password: str | None = field(default=None, repr=False)
     """The engines' admin password to use (else the stored or a generated one)."""
+    transport: Transport = Transport.CIRA
+    """How the console reaches the engines: they dial its MPS, or it dials their addresses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +110,8 @@ class FleetReport:
     added: int = 0
     known: int = 0
     reachable: int = 0
+    online: int | None = None
+    """CIRA: how many engines had dialled in when the start stopped waiting."""
     skipped: list[str] = field(default_factory=list)
     """Names taken by devices at other addresses (those engines stay unregistered)."""
 
@@ -144,9 +163,12 @@ async def fleet_password(runtime: Runtime, addresses: Sequence[str], wanted: str
     return FleetPassword(wanted, False)
 
 
-async def register_fleet(runtime: Runtime, addresses: Sequence[str], password: str,
-                         fingerprint: str | None) -> tuple[FleetReport, list[int]]:
-    """Add the engines the console does not know yet; return the report and the ids of every fleet device."""
+async def register_fleet(runtime: Runtime, addresses: Sequence[str], password: str, fingerprint: str | None, *,
+                         transport: Transport = Transport.DIRECT, uuids: Sequence[str] | None = None
+                         ) -> tuple[FleetReport, list[int]]:
+    """Add the engines the console does not know yet, and give every fleet device ``transport`` (and its
+    engine's UUID, which CIRA matches); return the report and the ids of every fleet device."""
+    uuid_of = dict(zip(addresses, uuids, strict=True)) if uuids is not None else {}
     report = FleetReport(list(addresses))
     by_host: dict[str, int] = {}
     async with runtime.db.read() as session:
@@ -177,16 +199,46 @@ async def register_fleet(runtime: Runtime, addresses: Sequence[str], password: s
                                     tags=spot.tags, group=spot.group)
                 device = new_device(spec, runtime.box, await ensure_tags(session, spot.tags),
                                     await ensure_group(session, spot.group))
-                device.transport = FLEET_TRANSPORT
+                device.transport = transport
+                device.uuid = uuid_of.get(address)
                 session.add(device)
                 devices.append(device)
             await session.flush()
             added += [device.id for device in devices]
     report.added = len(added)
+    if by_host:
+        async with runtime.db.write() as session:
+            await session.execute(_FLEET_ROUTE, [{"b_id": device_id, "b_transport": transport,
+                                                  "b_uuid": uuid_of.get(host)} for host, device_id in by_host.items()])
     if added:
         await record_entry(runtime.db, action="up.register_fleet", outcome=OK, via="system", devices=added,
                            detail={"added": len(added), "first": addresses[0], "engines": len(addresses)})
     return report, sorted([*by_host.values(), *added])
+
+
+_DEVICES = cast(Table, Device.__table__)
+_FLEET_ROUTE = (update(_DEVICES).where(_DEVICES.c.id == bindparam("b_id"))
+                .values(transport=bindparam("b_transport", type_=_DEVICES.c.transport.type),
+                        uuid=func.coalesce(bindparam("b_uuid", type_=String), _DEVICES.c.uuid)))
+"""Every known fleet device gets this start's transport (and its engine's UUID), in one executemany."""
+
+
+async def await_dialled(mps: MpsService, device_ids: Sequence[int], seconds: float) -> int:
+    """Wait (at most ``seconds``) until every fleet device has dialled in; returns how many have."""
+    wanted = set(device_ids)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await mps.registry.wait_until(lambda registry: all(d in registry for d in wanted))
+    return sum(1 for d in wanted if d in mps.registry)
+
+
+def fleet_mps_settings(given: MpsSettings) -> MpsSettings:
+    """The MPS settings with a shared login the fleet can use: the given one, else one made for this run."""
+    if given.shared_login is not None:
+        return given
+    password = "Fleet!" + secrets.token_urlsafe(12)
+    register_secret(password)
+    return given.model_copy(update={"mps_username": FLEET_MPS_USER, "mps_password": SecretStr(password)})
 
 
 async def refresh_states(runtime: Runtime, device_ids: Sequence[int], password: str) -> int:
@@ -220,22 +272,36 @@ async def refresh_states(runtime: Runtime, device_ids: Sequence[int], password: 
 
 
 @contextlib.asynccontextmanager
-async def console_with_fleet(settings: Settings, plan: FleetPlan) -> AsyncIterator[Running]:
+async def console_with_fleet(settings: Settings, plan: FleetPlan, mps_settings: MpsSettings | None = None
+                             ) -> AsyncIterator[Running]:
     """The console serving, with ``plan.size`` engines launched and registered.  On exit the console stops
     first (its jobs settle while the engines still answer), then the engines."""
     addresses = fleet_addresses(plan.base, plan.size) if plan.size else []
     if plan.size:
         check_descriptors(plan.size)
+    mps_settings = mps_settings or MpsSettings()
+    if plan.transport is Transport.CIRA and plan.size:
+        if not mps_settings.enabled:
+            raise ValueError("a CIRA fleet needs the MPS: drop --mps-listen off, or run the fleet with --direct")
+        mps_settings = fleet_mps_settings(mps_settings)
     fleet: Launched | None = None
     runtime = await open_runtime(settings)
     try:
         report = FleetReport(addresses)
+        mps = MpsService(mps_settings) if mps_settings.enabled else None
+        if mps is not None:
+            await runtime.start_service(mps)
         if plan.size:
             password = await fleet_password(runtime, addresses, plan.password)
             register_secret(password.value)
             fleet = await launch(LaunchOptions(fleet=plan.size, fleet_base=plan.base, admin_password=password.value,
                                                state_dir=settings.data_dir / FLEET_DIR))
-            report, device_ids = await register_fleet(runtime, addresses, password.value, fleet.tls_fingerprint)
+            uuids = [fleet.engines[address].uuid for address in addresses]
+            report, device_ids = await register_fleet(runtime, addresses, password.value, fleet.tls_fingerprint,
+                                                      transport=plan.transport, uuids=uuids)
+            if plan.transport is Transport.CIRA and mps is not None:
+                dial_back(fleet, mps)
+                report.online = await await_dialled(mps, device_ids, ONLINE_WAIT + ONLINE_PER_ENGINE * plan.size)
             report.generated_password = password.value if password.generated else None
             report.reachable = await refresh_states(runtime, device_ids, password.value)
         for service in job_services():
@@ -254,6 +320,20 @@ async def console_with_fleet(settings: Settings, plan: FleetPlan) -> AsyncIterat
             fleet.database.close()
 
 
+def dial_back(fleet: Launched, mps: MpsService) -> None:
+    """Every engine keeps a CIRA tunnel to the console's MPS (registered first, so no dial is refused)."""
+    login = mps.settings.shared_login
+    assert login is not None
+    assert mps.cert_file is not None
+    host = mps.host
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_unspecified:  # listening everywhere: loopback (in its certificate) too
+            host = "127.0.0.1"
+    options = cira.CiraOptions.parse(f"[{host}]:{mps.port}" if ":" in host else f"{host}:{mps.port}", *login,
+                                     ca_file=mps.cert_file)
+    cira.attach(fleet.server, options)
+
+
 def describe(running: Running, settings: Settings) -> list[str]:
     """What ``outband up`` prints after the console's own lines: the fleet, how to sign in, what to try."""
     lines: list[str] = []
@@ -266,6 +346,10 @@ def describe(running: Running, settings: Settings) -> list[str]:
         lines.append(f"  registered as {placement(0, size).name} .. {placement(size - 1, size).name} "
                      f"({report.added} added now, {report.known} known), tags {TAG}/desk/kiosk, groups "
                      f"floor-1/floor-2; {report.reachable} answered the check")
+        mps = running.runtime.service(MpsService.name)
+        if report.online is not None and isinstance(mps, MpsService):
+            lines.append(f"  over CIRA: the engines dial the console's MPS ({mps.host}:{mps.port}); {report.online} "
+                         f"of {size} online (--direct: the console dials them instead)")
         if report.generated_password is not None:
             lines.append(f"  [bold]the engines' admin password (shown once; for AMT tools):[/bold] "
                          f"{report.generated_password}")
@@ -283,8 +367,8 @@ def describe(running: Running, settings: Settings) -> list[str]:
     return lines
 
 
-async def _serve(settings: Settings, plan: FleetPlan) -> None:
-    async with console_with_fleet(settings, plan) as running:
+async def _serve(settings: Settings, plan: FleetPlan, mps: MpsSettings) -> None:
+    async with console_with_fleet(settings, plan, mps) as running:
         running.server.stop_on_signals()
         announce(running.runtime, running.server.url)
         for line in describe(running, settings):
@@ -305,6 +389,10 @@ def up_command(
         "--amt-password", envvar="AMT_PASSWORD", show_default=False,
         help="The engines' admin password (or AMT_PASSWORD); default: the stored one, else generated and shown "
         "once.")] = None,
+    direct: Annotated[bool, typer.Option(
+        "--direct", help="The console dials the engines' addresses instead of the engines dialling its MPS "
+        "(CIRA).")] = False,
+    mps_listen: MpsListenOption = None,
 ) -> None:
     """Start the console with a simulated fleet already registered: the one-command demo.
 
@@ -312,10 +400,12 @@ def up_command(
     start) and a CLI command to try.  Run it again on the same --data-dir to get the same console and fleet.
     """
     settings = settings_from(listen, None, data_dir, config)
+    mps = mps_settings_from(mps_listen)
     configure_logging(settings.log_format, settings.log_level)
+    plan = FleetPlan(simulate, fleet_base, amt_password, Transport.DIRECT if direct else Transport.CIRA)
     try:
         fleet_addresses(fleet_base, max(simulate, 1))
-        asyncio.run(_serve(settings, FleetPlan(simulate, fleet_base, amt_password)))
+        asyncio.run(_serve(settings, plan, mps))
     except (OSError, SecretKeyError, ValueError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
