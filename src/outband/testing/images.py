@@ -1,14 +1,17 @@
 """Tiny bootable images for tests that boot a real (emulated) PC: a hard disk, a floppy and an El Torito CD whose
 boot code writes a message to COM1, then echoes what arrives on COM1 (and ``!`` for a serial break), and
 acts on three control keys the way an OS would on its own: Ctrl-R reboots, Ctrl-D powers off, Ctrl-P panics.
+Keys pressed on the PC's own keyboard (KVM) reach COM1 too, as their raw scancodes.
 
 The boot code is 16-bit real-mode x86, assembled by hand below (:func:`serial_boot_code`): no assembler is
 needed to build the images, and every byte is explained.  It programs the UART's line control register (8N1,
 divisor latch off), writes the message byte by byte to the transmit register (0x3F8) -- the emulated 16550
 passes each byte to the serial chardev at once, without waiting for "transmitter empty" -- then polls the
-line status register: a break (LSR bit 4) prints ``!``, a received byte (bit 0) is read and written back --
-unless it is one of the control keys, which reset the machine (reset control register), turn it off (ACPI
-PM1a control) or report a panic (QEMU's pvpanic port), as :data:`GUEST_RESET` and friends describe.
+keyboard controller (a scancode waiting in port 0x60 is copied to COM1; interrupts are off, so the BIOS does
+not take it first) and the line status register: a break (LSR bit 4) prints ``!``, a received byte (bit 0) is
+read and written back -- unless it is one of the control keys, which reset the machine (reset control
+register), turn it off (ACPI PM1a control) or report a panic (QEMU's pvpanic port), as :data:`GUEST_RESET` and
+friends describe.
 
 The images carry only what a PC BIOS reads to boot them: a master boot record; a FAT12 boot sector with its
 parameter block and both FATs; an ISO 9660 volume (primary volume descriptor with a root directory and path
@@ -46,41 +49,47 @@ _CODE_TAIL: Final = bytes.fromhex(
     "7403"        # 14 jz poll (+3 -> 19)
     "EE"          # 16 out dx, al
     "EBF8"        # 17 jmp print (-8 -> 11)
-    "BAFD03"      # 19 poll: mov dx, 0x3FD     ; line status register
-    "EC"          # 1C in al, dx
-    "A810"        # 1D test al, 0x10           ; break interrupt
-    "7517"        # 1F jnz break (+23 -> 38)
-    "A801"        # 21 test al, 0x01           ; data ready
-    "74F4"        # 23 jz poll (-12 -> 19)
-    "BAF803"      # 25 mov dx, 0x3F8
+    "E464"        # 19 poll: in al, 0x64       ; keyboard controller status
+    "A801"        # 1B test al, 0x01           ; a byte from the keyboard
+    "7406"        # 1D jz uart (+6 -> 25)
+    "E460"        # 1F in al, 0x60             ; its scancode...
+    "BAF803"      # 21 mov dx, 0x3F8
+    "EE"          # 24 out dx, al              ; ...goes to COM1 as it is
+    "BAFD03"      # 25 uart: mov dx, 0x3FD     ; line status register
     "EC"          # 28 in al, dx
-    "3C12"        # 29 cmp al, 0x12            ; Ctrl-R
-    "7413"        # 2B je reboot (+19 -> 40)
-    "3C04"        # 2D cmp al, 0x04            ; Ctrl-D
-    "7417"        # 2F je poweroff (+23 -> 48)
-    "3C10"        # 31 cmp al, 0x10            ; Ctrl-P
-    "741C"        # 33 je panic (+28 -> 51)
-    "EE"          # 35 out dx, al              ; echo
-    "EBE1"        # 36 jmp poll (-31 -> 19)
-    "BAF803"      # 38 break: mov dx, 0x3F8
-    "B021"        # 3B mov al, '!'
-    "EE"          # 3D out dx, al
-    "EBD9"        # 3E jmp poll (-39 -> 19)
-    "BAF90C"      # 40 reboot: mov dx, 0xCF9   ; reset control register (PIIX3 and ICH9)
-    "B006"        # 43 mov al, 6               ; full reset
-    "EE"          # 45 out dx, al
-    "EBFE"        # 46 jmp $
-    "BA0406"      # 48 poweroff: mov dx, 0x604 ; PM1a control (PM base 0x600, as SeaBIOS sets it)
-    "B80020"      # 4B mov ax, 0x2000          ; SLP_EN with sleep type 0: soft off (S5)
-    "EF"          # 4E out dx, ax
-    "EBFE"        # 4F jmp $
-    "BA0505"      # 51 panic: mov dx, 0x505    ; pvpanic's I/O port
-    "B001"        # 54 mov al, 1               ; "guest panicked"
-    "EE"          # 56 out dx, al
-    "EBFE"        # 57 jmp $
+    "A810"        # 29 test al, 0x10           ; break interrupt
+    "7517"        # 2B jnz break (+23 -> 44)
+    "A801"        # 2D test al, 0x01           ; data ready
+    "74E8"        # 2F jz poll (-24 -> 19)
+    "BAF803"      # 31 mov dx, 0x3F8
+    "EC"          # 34 in al, dx
+    "3C12"        # 35 cmp al, 0x12            ; Ctrl-R
+    "7413"        # 37 je reboot (+19 -> 4C)
+    "3C04"        # 39 cmp al, 0x04            ; Ctrl-D
+    "7417"        # 3B je poweroff (+23 -> 54)
+    "3C10"        # 3D cmp al, 0x10            ; Ctrl-P
+    "741C"        # 3F je panic (+28 -> 5D)
+    "EE"          # 41 out dx, al              ; echo
+    "EBD5"        # 42 jmp poll (-43 -> 19)
+    "BAF803"      # 44 break: mov dx, 0x3F8
+    "B021"        # 47 mov al, '!'
+    "EE"          # 49 out dx, al
+    "EBCD"        # 4A jmp poll (-51 -> 19)
+    "BAF90C"      # 4C reboot: mov dx, 0xCF9   ; reset control register (PIIX3 and ICH9)
+    "B006"        # 4F mov al, 6               ; full reset
+    "EE"          # 51 out dx, al
+    "EBFE"        # 52 jmp $
+    "BA0406"      # 54 poweroff: mov dx, 0x604 ; PM1a control (PM base 0x600, as SeaBIOS sets it)
+    "B80020"      # 57 mov ax, 0x2000          ; SLP_EN with sleep type 0: soft off (S5)
+    "EF"          # 5A out dx, ax
+    "EBFE"        # 5B jmp $
+    "BA0505"      # 5D panic: mov dx, 0x505    ; pvpanic's I/O port
+    "B001"        # 60 mov al, 1               ; "guest panicked"
+    "EE"          # 62 out dx, al
+    "EBFE"        # 63 jmp $
 )
 CODE_SIZE: Final = len(_CODE_HEAD) + 2 + len(_CODE_TAIL)
-"""0x59 bytes of code; the NUL-terminated message follows."""
+"""0x65 bytes of code; the NUL-terminated message follows."""
 GUEST_RESET: Final = b"\x12"
 """Ctrl-R on COM1: the boot code resets the machine through the reset control register (port 0xCF9)."""
 GUEST_POWER_OFF: Final = b"\x04"

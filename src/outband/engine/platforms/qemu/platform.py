@@ -57,6 +57,7 @@ from .process import IDER_CD, IDER_FLOPPY, Bootable, FirmwareOptions, QemuProces
 from .qmp import Monitor, QmpError, QmpEvent, QmpGone, power_state_of
 from .serial import SerialConsole
 from .vm import VmSpec
+from .vnc import VncDisplay
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +103,13 @@ class QemuStorage(StorageRedirection):
 
 
 class QemuConsole(SerialConsole):
-    """What the redirection listener finds at ``platform.console``: COM1 (SOL) and the IDE-R attachment
-    point (``storage``); ``display`` is the VM's screen for KVM (``vnc.py``)."""
+    """What the redirection listener finds at ``platform.console``: COM1 (SOL), the IDE-R attachment point
+    (``storage``) and the VM's screen for KVM (``display``, None for a VM without VGA)."""
 
-    def __init__(self, storage: QemuStorage, hostname: str) -> None:
+    def __init__(self, storage: QemuStorage, display: VncDisplay | None, hostname: str) -> None:
         super().__init__()
         self.storage = storage
+        self.display = display
         self.hostname = hostname
 
 
@@ -141,7 +143,8 @@ class QemuMachine:
         self.profile = spec.profile()
         self.attach_socket = attach
         self.storage = QemuStorage(self._media_changed)
-        self.console = QemuConsole(self.storage, spec.name)
+        self.display = VncDisplay(spec.name) if spec.vga else None
+        self.console = QemuConsole(self.storage, self.display, spec.name)
         self.screen_messages: deque[str] = deque(maxlen=50)
         self.last_boot: BootRequest | None = None
         self.boot_count = 0
@@ -211,6 +214,8 @@ class QemuMachine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.console.detach()
+        if self.display is not None:
+            await self.display.close()
         await self.nbd.stop()
         if self._own_runtime:
             shutil.rmtree(self.runtime.path, ignore_errors=True)
@@ -273,6 +278,8 @@ class QemuMachine:
         await process.start()
         assert process.serial is not None
         await self.console.attach(*process.serial)
+        if self.display is not None:
+            self.display.set_source(self.runtime.vnc)
         vm = _Vm(process.monitor, process, process.layout.boot_devices)
         self._watch(vm)
         await self._refresh_profile(vm)
@@ -426,6 +433,8 @@ class QemuMachine:
             events.cancel()
         if self._vm is vm:
             self._vm = None
+            if self.display is not None:
+                self.display.set_source(None)
         await self.console.detach()
         if vm.expected_end is None:
             log.error("VM %s stopped unexpectedly: %s", self.spec.name, detail)
@@ -490,6 +499,7 @@ class QemuMachine:
             status = await monitor.status()
             bootables = await _discover_bootables(monitor)
             serial = await _serial_socket(monitor)
+            vnc = await monitor.execute("query-vnc")
         except QmpError as exc:
             log.error("VM %s: cannot attach to QEMU at %s: %s", self.spec.name, self.attach_socket, exc)
             await monitor.close()
@@ -499,6 +509,8 @@ class QemuMachine:
         if serial is not None:
             with contextlib.suppress(OSError):
                 await self.console.attach(*await asyncio.open_unix_connection(str(serial)))
+        if self.display is not None and vnc.get("enabled") and vnc.get("family") == "unix":
+            self.display.set_source(Path(str(vnc["service"])))
         self._watch(vm)
         self._state = power_state_of(status)
         await self._refresh_profile(vm)
