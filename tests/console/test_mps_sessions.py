@@ -32,13 +32,16 @@ from outband.console.devices.connect import DeviceTarget
 from outband.console.jobs.execute import RetryPolicy
 from outband.console.jobs.runner import LocalRunner
 from outband.console.mps import MpsService
+from outband.console.relay.kvm import KvmRelay
 from outband.console.relay.sol import SolRelay
 from outband.console.runtime import Runtime
 from outband.engine.platforms.base import PowerState
 from outband.engine.services.logs import AUDIT_KIND
 from outband.proto.amtlog import AuditApp, AuditRecord
+from outband.proto.redir.frames import RawData
 
 AMT_PASSWORD = "Amt!pass-1234"
+RFB_VERSION = b"RFB 003.008\n"
 PATIENT = RetryPolicy(max_attempts=40, base=0.1, cap=0.3)
 """Retries that outlast a device's absence in these tests (a job must wait for it, not give up)."""
 
@@ -76,8 +79,8 @@ async def test_a_power_job_runs_over_cira(runtime: Runtime, api: httpx2.AsyncCli
         assert (await device_row(runtime, device_id)).power_state == 2
 
 
-async def enable_sol(runtime: Runtime, target: DeviceTarget) -> None:
-    """Switch SOL on the way consoles do (over the tunnel too)."""
+async def enable_redirection(runtime: Runtime, target: DeviceTarget) -> None:
+    """Switch SOL, IDE-R and KVM on (no user consent) the way consoles do -- over the tunnel too."""
     amt = runtime.connector.client(target)
     try:
         service = await amt.get("AMT_RedirectionService")
@@ -85,6 +88,11 @@ async def enable_sol(runtime: Runtime, target: DeviceTarget) -> None:
         await amt.put(service)
         output = await amt.invoke("AMT_RedirectionService", "RequestStateChange", {"RequestedState": ALL_REDIRECTION})
         assert output["ReturnValue"] == 0
+        output = await amt.invoke("CIM_KVMRedirectionSAP", "RequestStateChange", {"RequestedState": 2})
+        assert output["ReturnValue"] == 0
+        optin = await amt.get("IPS_OptInService")
+        optin["OptInRequired"] = 0
+        await amt.put(optin)
     finally:
         await amt.close()
 
@@ -96,7 +104,7 @@ async def test_sol_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path)
     async with dialling_engine(tmp_path, dial(mps), machine, AMT_PASSWORD):
         await stored_online(runtime, device_id, True)
         target = await target_of(runtime, device_id)
-        await enable_sol(runtime, target)
+        await enable_redirection(runtime, target)
         relay = await SolRelay.open(runtime, target)  # what the browser's SOL WebSocket opens
         try:
             await relay.sol.write(b"echo over the console mps\r")
@@ -106,6 +114,27 @@ async def test_sol_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path)
                     chunk = await relay.sol.read()
                     assert chunk, relay.sol.end_reason
                     seen += chunk
+        finally:
+            await relay.close()
+
+
+async def test_kvm_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path) -> None:
+    mps = await start_mps(runtime)
+    machine = sim_machine("kvm", PowerState.ON)
+    device_id = await add_cira_device(runtime, "cira-kvm", machine, AMT_PASSWORD)
+    async with dialling_engine(tmp_path, dial(mps), machine, AMT_PASSWORD):
+        await stored_online(runtime, device_id, True)
+        target = await target_of(runtime, device_id)
+        await enable_redirection(runtime, target)
+        relay = await KvmRelay.open(runtime, target)  # what the browser's KVM WebSocket opens
+        try:
+            rfb = relay.channel.early
+            async with asyncio.timeout(WITHIN):
+                while len(rfb) < len(RFB_VERSION):
+                    item = await relay.channel.client.receive()
+                    assert isinstance(item, RawData), item
+                    rfb += item.data
+            assert rfb.startswith(RFB_VERSION)  # the device's RFB handshake, for noVNC
         finally:
             await relay.close()
 
