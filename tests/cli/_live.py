@@ -10,6 +10,8 @@ from pathlib import Path
 
 from outband.cli.up import FleetPlan, Running, console_with_fleet
 from outband.console.config import Settings
+from outband.console.db.models import Transport
+from outband.console.mps import MpsSettings
 from outband.console.secrets import generate_key
 
 ADMIN_PASSWORD = "Admin-pass-1234"
@@ -28,11 +30,14 @@ def random_fleet_base() -> str:
 
 class LiveConsole:
     """``with LiveConsole(settings, engines) as live: live.url``; engines on a random loopback range (retried
-    if taken).  Leaving the block stops the console and the engines."""
+    if taken), dialling the console's MPS (on an ephemeral port) unless ``transport`` is direct.  Leaving the
+    block stops the console and the engines."""
 
-    def __init__(self, settings: Settings, engines: int = 0) -> None:
+    def __init__(self, settings: Settings, engines: int = 0, transport: Transport = Transport.CIRA) -> None:
         self.settings = settings
         self.engines = engines
+        self.transport = transport
+        self.mps = MpsSettings(mps_listen="127.0.0.1:0" if engines and transport is Transport.CIRA else "off")
         self.running: Running | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -50,8 +55,8 @@ class LiveConsole:
         try:
             for attempt in range(5):
                 try:
-                    async with console_with_fleet(self.settings, FleetPlan(self.engines, random_fleet_base())
-                                                  ) as running:
+                    plan = FleetPlan(self.engines, random_fleet_base(), transport=self.transport)
+                    async with console_with_fleet(self.settings, plan, self.mps) as running:
                         self.running = running
                         self._ready.set()
                         await self._stop.wait()

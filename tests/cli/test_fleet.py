@@ -64,6 +64,7 @@ def test_devices_json_carries_identity_and_state(live, config_home):
     for device in fleet_devices:
         assert set(device) >= {"id", "name", "host", "reachable", "power_state", "power"}
         assert device["reachable"] is True
+        assert device["transport"] == "cira"  # the engines dialled the console's MPS
         assert device["power_state"] == 8  # the simulated PCs start off
         assert device["power"] == "off_soft"
         assert device["host"].startswith(prefix(live) + ".")
@@ -189,3 +190,4 @@ def test_an_operation_needs_a_target(live, config_home):
     code, _, err = fleet(live, config_home, "power", "status")
     assert code == 2
     assert "--all" in err
+

@@ -32,13 +32,14 @@ NEW_AMT_PASSWORD = "Changed!pass9"
 class Up:
     """A running ``outband up``; its stderr is read all along (by a thread) so it never blocks on a full pipe."""
 
-    def __init__(self, data_dir: Path, fleet_base: str, amt_password: str | None = None) -> None:
+    def __init__(self, data_dir: Path, fleet_base: str, *options: str, amt_password: str | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OUTBAND_", "AMT_"))}
         if amt_password is not None:
             env["AMT_PASSWORD"] = amt_password
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from outband.cli.main import main; main()", "up", "--simulate", str(FLEET),
-             "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--fleet-base", fleet_base],
+             "--listen", "127.0.0.1:0", "--mps-listen", "127.0.0.1:0", "--data-dir", str(data_dir),
+             "--fleet-base", fleet_base, *options],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
         self.output: list[str] = []
         self._ready = threading.Event()
@@ -99,6 +100,7 @@ def test_up_serves_a_registered_fleet_and_comes_back_the_same(tmp_path: Path) ->
         password = PASSWORD_LINE.search(report)
         assert password, report
         assert f"({FLEET} added now, 0 known)" in report, report
+        assert f"{FLEET} of {FLEET} online" in report, report  # over CIRA, the default
         assert f"{FLEET} answered the check" in report, report
         assert f"export OUTBAND_URL={first.url}; outband fleet login" in report, report
         engines_password = ENGINES_PASSWORD_LINE.search(report)
@@ -113,22 +115,28 @@ def test_up_serves_a_registered_fleet_and_comes_back_the_same(tmp_path: Path) ->
         devices = json.loads(out)
         assert [d["name"] for d in devices] == [f"sim-00{i}" for i in range(1, FLEET + 1)]
         assert all(d["reachable"] is True and isinstance(d["power_state"], int) for d in devices), devices
+        assert {d["transport"] for d in devices} == {"cira"}
         assert {d["host"] for d in devices} == {f"{base.rsplit('.', 1)[0]}.{i}" for i in range(1, FLEET + 1)}
     finally:
         assert first.stop() == 0
 
-    again = Up(data_dir, base, amt_password=NEW_AMT_PASSWORD)  # the engines and their credentials follow
+    # the same console and fleet, now reached directly, with a new password the engines and credentials follow
+    again = Up(data_dir, base, "--direct", amt_password=NEW_AMT_PASSWORD)
     try:
         report = again.report
         assert PASSWORD_LINE.search(report) is None, "the one-time password was shown twice"
         assert ENGINES_PASSWORD_LINE.search(report) is None, report
         assert engine_hostname(first_engine, NEW_AMT_PASSWORD) == (0, "outband-sim-0")
         assert f"(0 added now, {FLEET} known)" in report, report
+        assert "over CIRA" not in report, report
         assert f"{FLEET} answered the check" in report, report
         code, _, err = cli(again.url, config_home, "login", password=password.group(1))
         assert code == 0, err
         code, out, err = cli(again.url, config_home, "devices", "--json")
         assert code == 0, err
-        assert len(json.loads(out)) == FLEET
+        devices = json.loads(out)
+        assert len(devices) == FLEET
+        assert {d["transport"] for d in devices} == {"direct"}
+        assert all(d["reachable"] is True for d in devices), devices
     finally:
         assert again.stop() == 0
