@@ -338,8 +338,8 @@ class MeshCentral:
 
     async def connected(self) -> int:
         """Devices MeshCentral itself lists as connected over CIRA."""
-        devices = json.loads(await self.ctl("listdevices", "--json") or "[]")
-        return sum(1 for d in devices if d.get("conn", 0) & 2)
+        rows = (await self.ctl("listdevices", "--csv")).splitlines()  # "group id","group","id","name",icon,conn,pwr
+        return sum(1 for row in rows if row.count(",") >= 6 and int(row.rsplit(",", 2)[1]) & 2)
 
     async def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
