@@ -65,7 +65,7 @@ P = PowerState
 A = PowerAction
 E = EventKind
 
-RESET_ECHO: Final = 2.0
+RESET_ECHO: Final = 3.0
 """Seconds after a reset within which a guest reset is the firmware's own (measured: 40-250 ms under TCG)."""
 _OFF: Final = frozenset({P.OFF_SOFT, P.OFF_HARD})
 _GRACEFUL_OFF: Final = frozenset({A.OFF_SOFT_GRACEFUL, A.OFF_HARD_GRACEFUL})
@@ -342,6 +342,7 @@ class QemuMachine:
         await self._insert_media(vm)
         first = self._first_device(vm, request)
         await self._set_boot_order(vm, first)
+        self._reset_done(vm)  # armed before the reset too: its echo may be handled before this task resumes
         await vm.monitor.execute("system_reset")
         self._reset_done(vm)
         if await vm.monitor.status() != "running":
