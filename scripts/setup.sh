@@ -26,6 +26,8 @@ if [ "$dev" = 1 ]; then
     want amtterm wsl curl openssl chromium
     # PostgreSQL: the console tests run a second time on a throwaway cluster (scripts/with-postgres.sh).
     want postgresql
+    # QEMU (with SeaBIOS and iPXE, which it depends on) and qemu-io: the QEMU platform's tests boot real VMs.
+    want qemu-system-x86 qemu-utils
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
