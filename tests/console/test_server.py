@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from outband.cli.main import app as cli
 from outband.console.api.deps import CSRF_HEADER, SESSION_COOKIE
+from outband.console.db.migrate import head_revision
 from outband.console.runtime import Runtime
 from outband.console.secrets import SecretBox, generate_key
 from outband.console.server import ConsoleServer
@@ -63,7 +64,7 @@ def test_migrate_and_rotate_commands(tmp_path: Path, monkeypatch):
     runner = CliRunner()
     migrated = runner.invoke(cli, ["console", "--data-dir", str(tmp_path), "migrate"])
     assert migrated.exit_code == 0, migrated.output
-    assert "revision 0001" in migrated.output
+    assert f"revision {head_revision()}" in migrated.output
     rotated = runner.invoke(cli, ["console", "--data-dir", str(tmp_path), "rotate-key"])
     assert rotated.exit_code == 0, rotated.output
     assert "re-encrypted 0 credential(s)" in rotated.output

@@ -13,6 +13,7 @@ from rich.console import Console
 from ..console.config import Settings, load_settings
 from ..console.db.database import Database
 from ..console.db.migrate import revision_of, upgrade
+from ..console.jobs.services import job_services
 from ..console.logs import configure_logging
 from ..console.mps import MpsService, MpsSettings
 from ..console.runtime import Runtime, open_runtime
@@ -92,6 +93,8 @@ def console(
 async def serve(settings: Settings, mps: MpsSettings) -> None:
     runtime = await open_runtime(settings)
     try:
+        for service in job_services():  # the job runner (resumes interrupted jobs), scheduler, health poller
+            await runtime.start_service(service)
         if mps.enabled:
             await runtime.start_service(MpsService(mps))
         host, port = settings.listen_address

@@ -26,11 +26,24 @@ from ... import __version__
 from ..runtime import Runtime
 from ..web.serve import WebApp
 from .deps import route_permission
-from .routes import audit, auth, device_data, devices, discovery, images, relay, system, users
+from .routes import operations as operation_routes
+from .routes import (
+    audit,
+    auth,
+    device_data,
+    devices,
+    discovery,
+    images,
+    jobs,
+    relay,
+    schedules,
+    system,
+    users,
+)
 
 API_ROUTERS: Final[Sequence[APIRouter]] = (
     auth.router, users.router, devices.router, device_data.router, discovery.router, audit.router, system.router,
-    relay.router, images.router,
+    operation_routes.router, jobs.router, schedules.router, relay.router, images.router,
 )
 """Everything under /api, in the order the docs show it."""
 API_PREFIX: Final = "/api"
