@@ -80,10 +80,21 @@ def device_uuid(index: int) -> uuid.UUID:
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    """Resident memory of a process and its descendants (MeshCentral runs its server in a child process)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            child, parent = int(stat.parent.name), int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(child)
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
@@ -336,10 +347,12 @@ class MeshCentral:
             raise PeerFailed(f"meshctrl {args[0]} failed\n{run.describe()}")
         return run.stdout
 
-    async def connected(self) -> int:
-        """Devices MeshCentral itself lists as connected over CIRA."""
+    async def connected(self) -> str:
+        """Devices MeshCentral itself lists as connected over CIRA, of those it lists at all."""
         rows = (await self.ctl("listdevices", "--csv")).splitlines()  # "group id","group","id","name",icon,conn,pwr
-        return sum(1 for row in rows if row.count(",") >= 6 and int(row.rsplit(",", 2)[1]) & 2)
+        devices = [row for row in rows if row.count(",") >= 6]
+        connected = sum(1 for row in devices if int(row.rsplit(",", 2)[1]) & 2)
+        return f"{connected}/{len(devices)}"
 
     async def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -517,7 +530,7 @@ async def bench_meshcentral(args: argparse.Namespace, devices: int, workdir: Pat
         mesh_id = (await server.ctl("adddevicegroup", "--name", "cira bench", "--amtonly")).split()[-1]
         root = str(server.datapath / "root-cert-public.crt")
 
-        async def listed(count: int) -> int | str:
+        async def listed(count: int) -> str:
             try:
                 return await server.connected()
             except (PeerFailed, ValueError) as exc:
