@@ -191,3 +191,73 @@ def test_an_operation_needs_a_target(live, config_home):
     assert code == 2
     assert "--all" in err
 
+
+# ---------------------------------------------------------------------------------------------- jobs
+
+
+def power_states(live, config_home, *names: str) -> dict[str, int]:
+    return {d["name"]: d["power_state"] for d in fleet_json(live, config_home, "devices", "--search", "sim-")
+            if d["name"] in names}
+
+
+def test_power_on_and_off_print_one_result_per_device_and_update_the_state(live, config_home):
+    results = fleet_json(live, config_home, "power", "on", "sim-001", "sim-002")
+    assert sorted(r["device"] for r in results) == ["sim-001", "sim-002"]
+    assert {(r["status"], r["result"]["action"], r["error"]) for r in results} == {("succeeded", "on", None)}
+    assert power_states(live, config_home, "sim-001", "sim-002") == {"sim-001": 2, "sim-002": 2}
+
+    status = fleet_json(live, config_home, "power", "status", "--tag", "lab")
+    by_device = {r["device"]: r for r in status}
+    assert sorted(by_device) == ["sim-001", "sim-002", "sim-003", "sim-004", "sim-005"]
+    assert {name: r["result"]["power_state"] for name, r in by_device.items()} == {
+        "sim-001": 2, "sim-002": 2, "sim-003": 8, "sim-004": 8, "sim-005": 8}
+    assert all(r["result"]["power"] in ("on", "off_soft") for r in status)
+
+    off = fleet_json(live, config_home, "power", "off", "--group", "floor-1", "--tag", "kiosk")
+    assert sorted(r["device"] for r in off) == ["sim-001", "sim-002", "sim-003", "sim-005"]
+    assert all(r["status"] == "succeeded" for r in off)
+    assert set(power_states(live, config_home, "sim-001", "sim-002").values()) == {8}
+
+
+def test_a_failed_device_is_reported_and_fails_the_command(live, config_home):
+    fleet_json(live, config_home, "add", "wrong-credentials", f"{prefix(live)}.3", "--no-check", "--tag", "broken",
+               AMT_PASSWORD="Wrong!pass1")
+    code, out, err = fleet(live, config_home, "power", "status", "--tag", "broken", "--json")
+    assert code == 1, err
+    (result,) = json.loads(out)
+    assert (result["device"], result["status"], result["reason"]) == ("wrong-credentials", "failed", "auth_refused")
+
+    code, out, err = fleet(live, config_home, "power", "status", "--tag", "broken")
+    assert code == 1
+    assert "auth_refused" in out
+
+
+def test_unknown_devices_start_nothing(live, config_home):
+    before = fleet_json(live, config_home, "jobs")
+    code, _, err = fleet(live, config_home, "power", "on", "no-such-pc")
+    assert code == 1
+    assert "no such device 'no-such-pc'" in err
+    assert fleet_json(live, config_home, "jobs") == before
+
+
+def test_jobs_list_show_and_no_wait(live, config_home):
+    started = fleet_json(live, config_home, "inventory", "sim-004", "--no-wait")
+    assert (started["operation"], started["total"]) == ("inventory", 1)
+    shown = fleet_json(live, config_home, "jobs", str(started["id"]), "--wait")
+    assert shown == [{"device_id": shown[0]["device_id"], "device": "sim-004", "status": "succeeded",
+                      "result": shown[0]["result"], "error": None, "reason": None}]
+    assert shown[0]["result"]["hostname"] == "outband-sim-3"
+    listed = fleet_json(live, config_home, "jobs")
+    assert listed[0]["id"] == started["id"]
+    assert listed[0]["status"] == "succeeded"
+
+    code, _, err = fleet(live, config_home, "jobs", str(started["id"]), "--cancel")
+    assert code == 1
+    assert "the job is succeeded" in err
+
+
+def test_boot_sets_the_next_boot_device(live, config_home):
+    results = fleet_json(live, config_home, "boot", "pxe", "sim-005", "--then", "auto")
+    assert [(r["device"], r["status"]) for r in results] == [("sim-005", "succeeded")]
+    assert results[0]["result"]["device"] == "pxe"
+    assert results[0]["result"]["power"]["action"] in ("on", "reset")

@@ -117,6 +117,18 @@ def test_up_serves_a_registered_fleet_and_comes_back_the_same(tmp_path: Path) ->
         assert all(d["reachable"] is True and isinstance(d["power_state"], int) for d in devices), devices
         assert {d["transport"] for d in devices} == {"cira"}
         assert {d["host"] for d in devices} == {f"{base.rsplit('.', 1)[0]}.{i}" for i in range(1, FLEET + 1)}
+
+        code, out, err = cli(first.url, config_home, "power", "on", "--all", "--json")
+        assert code == 0, err
+        assert sorted((r["device"], r["status"]) for r in json.loads(out)) == [
+            (f"sim-00{i}", "succeeded") for i in range(1, FLEET + 1)]
+        code, out, err = cli(first.url, config_home, "power", "off", "sim-002", "--json")
+        assert code == 0, err
+        assert [(r["device"], r["result"]["action"]) for r in json.loads(out)] == [("sim-002", "off")]
+        code, out, err = cli(first.url, config_home, "power", "status", "--tag", "lab", "--json")
+        assert code == 0, err
+        assert {r["device"]: r["result"]["power"] for r in json.loads(out)} == {
+            f"sim-00{i}": "off_soft" if i == 2 else "on" for i in range(1, FLEET + 1)}
     finally:
         assert first.stop() == 0
 
