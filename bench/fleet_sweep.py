@@ -25,7 +25,9 @@ that 10,000 engines fit in the file-descriptor limit), and this process measures
    sweeps that many and extrapolates to N (marked ``extrapolated``).
 
 The console and the load generator run in this process and so never share a core with the engines; on a
-two-core machine the figures are for one core each.  Results are printed as a table at the end.
+two-core machine the figures are for one core each.  Results are printed as a table at the end.  On a busy
+machine the rates swing from run to run; the CPU each side spends per device does not, so the table also gives
+the rates a core each would reach (1 / CPU per device) and their ratio.
 """
 
 from __future__ import annotations
@@ -315,6 +317,10 @@ def report(rows: list[Row]) -> None:
               f"{_ms(row.console.engine_cpu)} {_ms(row.console.client_cpu)} "
               f"{row.console.exchanges_per_device:>4.1f} | {console_wall:>11.1f}s | {row.amt_wall:>8.1f}s "
               f"{row.amt_wall / console_wall:>14.1f}x")
+        if row.capacity.engine_cpu and row.console.client_cpu:
+            engines, console = 1 / row.capacity.engine_cpu, 1 / row.console.client_cpu
+            print(f"        a core each (implied by CPU per device): engines {engines:,.0f}/s, "
+                  f"console {console:,.0f}/s, ratio {console / engines:.2f}")
         if row.amt_sampled != row.size:
             print(f"        amt wall extrapolated from {row.amt_sampled:,} devices "
                   f"({row.amt_seconds * 1e3:.1f} ms each)")
