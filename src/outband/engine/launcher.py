@@ -106,6 +106,7 @@ async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProf
     profile = HardwareProfile.load(opts.profile) if opts.profile else HardwareProfile()
     make_machine: Callable[[HardwareProfile], Platform] = machine_factory or (lambda p: SimMachine(p))
     default_hostname = "outband-sim"
+    vm_machine = None
     if opts.vm is not None or opts.qmp is not None:
         from .platforms.qemu import QemuMachine  # here: engines of simulated PCs need no QEMU client
 
@@ -156,5 +157,8 @@ async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProf
         await server.stop()
         database.close()
         raise
+    if vm_machine is not None:  # a VM's screen is pixels: its KVM kind reads QEMU's VNC (platforms/qemu/vnc.py)
+        for listener in server.redirection.values():
+            listener.handlers.update(vm_machine.redirection_handlers())
     attach_cira(server, opts.cira)
     return Launched(server, engines, database, generated, fingerprint, addresses)

@@ -49,7 +49,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from ....proto.redir.frames import SessionKind
 from ....proto.redir.ider import StartMode
+from ...redirection.kinds import KindHandler
 from ..base import BootDevice, BootRequest, EventKind, Listener, PlatformEvent, PowerAction, PowerState
 from ..bootmedia import AtapiPort, StorageRedirection
 from .nbd import NbdServer
@@ -57,7 +59,7 @@ from .process import IDER_CD, IDER_FLOPPY, Bootable, FirmwareOptions, QemuProces
 from .qmp import Monitor, QmpError, QmpEvent, QmpGone, power_state_of
 from .serial import SerialConsole
 from .vm import VmSpec
-from .vnc import VncDisplay
+from .vnc import VncDisplay, VncKvmHandler
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +167,10 @@ class QemuMachine:
         if given, describes that VM); raises :class:`~.vm.VmFileError` (a ValueError) for a bad file."""
         spec = VmSpec.load(vm_file) if vm_file else VmSpec.from_dict({"name": "qemu-vm"}, base=Path.cwd())
         return cls(spec, attach=qmp)
+
+    def redirection_handlers(self) -> dict[SessionKind, KindHandler]:
+        """Session kinds this machine serves its own way: KVM of the VM's display (none without VGA)."""
+        return {SessionKind.KVM: VncKvmHandler()} if self.display is not None else {}
 
     # ------------------------------------------------------------------------------------------ Platform
 

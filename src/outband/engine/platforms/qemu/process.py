@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
 import signal
+import sys
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,7 @@ SERCON_PORT: Final = (0x3F8).to_bytes(2, "little")
 SETUP_WAIT_MS: Final = 60_000
 """How long SeaBIOS's boot menu prompt waits when a boot asks for the firmware's setup or a pause."""
 STDERR_LINES: Final = 40
+PR_SET_PDEATHSIG: Final = 1
 STOP_GRACE: Final = 5.0
 """Seconds QEMU gets to exit after ``quit`` before it is killed."""
 
@@ -232,6 +235,13 @@ def _slot(slots: Iterator[tuple[int, int]] | None) -> Options:
 # ---------------------------------------------------------------------------------------------- the process
 
 
+def _end_with_the_engine() -> None:
+    """In QEMU's process before exec: a SIGTERM (QEMU's clean exit) when the engine dies without stopping it,
+    so a killed engine leaves no VM running that nothing manages (Linux's parent-death signal)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass(frozen=True, slots=True)
 class ExitStatus:
     returncode: int
@@ -272,7 +282,8 @@ class QemuProcess:
         log.info("starting %s", " ".join(self.layout.argv))
         self._process = await asyncio.create_subprocess_exec(
             executable, *self.layout.argv[1:], stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            preexec_fn=_end_with_the_engine)
         self._stderr_task = asyncio.get_running_loop().create_task(self._collect_stderr(), name="qemu-stderr")
         try:
             async with asyncio.timeout(self.spec.start_timeout):
