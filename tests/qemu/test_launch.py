@@ -8,9 +8,12 @@ import contextlib
 from pathlib import Path
 
 from tests.qemu._kit import MESSAGE, QEMU, WAIT, read_until, require_qemu
+from tests.qemu.test_kvm import VGA_TEXT
 from tests.qemu.test_power_events import power_state, request_power
 from tests.redir._kit import eventually, set_redirection
+from tests.redir._mediakit import enable_kvm
 
+from outband.client.kvm import KvmSession
 from outband.client.redirection import SolSession
 from outband.engine.launcher import LaunchOptions, launch
 from outband.engine.platforms.qemu import QemuMachine
@@ -26,7 +29,7 @@ def options(tmp_path: Path, **extra: object) -> LaunchOptions:
                          state_dir=tmp_path / "state", admin_password=PASSWORD, **extra)  # type: ignore[arg-type]
 
 
-async def test_an_engine_launched_from_a_vm_file_runs_the_vm(tmp_path: Path) -> None:
+async def test_an_engine_launched_from_a_vm_file_runs_the_vm_and_shows_its_screen(tmp_path: Path) -> None:
     require_qemu()
     (tmp_path / "disk.img").write_bytes(disk_image(MESSAGE))
     (tmp_path / "VM.toml").write_text('name = "from-file"\naccel = "tcg"\nmemory_mb = 32\n'
@@ -38,9 +41,12 @@ async def test_an_engine_launched_from_a_vm_file_runs_the_vm(tmp_path: Path) -> 
         assert engine.config.hostname == "from-file"
         env = RunningEngine(engine, launched.server, engine.platform, PASSWORD)  # type: ignore[arg-type]
         await set_redirection(env)
+        await enable_kvm(env)
         async with SolSession(env.host, password=PASSWORD, port=env.redirection_port) as sol:
             assert await request_power(env, 2) == 0
             await read_until(sol, BANNER)
+        async with KvmSession(env.host, password=PASSWORD, port=env.redirection_port, timeout=WAIT) as kvm:
+            await kvm.wait_for(lambda k: (k.framebuffer.width, k.framebuffer.height) == VGA_TEXT)
         for transport in env.transports:
             await transport.close()
     finally:
