@@ -59,14 +59,15 @@ async def test_an_engine_attached_to_a_running_qemu_resumes_pauses_and_resets_it
     require_qemu()
     (tmp_path / "disk.img").write_bytes(disk_image(MESSAGE))
     (tmp_path / "VM.toml").write_text('name = "theirs"\nsoft_off = "immediate"\n')
-    qmp, serial = tmp_path / "qmp.sock", tmp_path / "serial.sock"
+    qmp, serial, vnc = tmp_path / "qmp.sock", tmp_path / "serial.sock", tmp_path / "vnc.sock"
     qemu = await asyncio.create_subprocess_exec(
         QEMU, "-nodefaults", "-S", "-machine", "pc", "-accel", "tcg", "-m", "32", "-display", "none",
         "-qmp", f"unix:{qmp},server=on,wait=off", "-serial", f"unix:{serial},server=on,wait=off",
+        "-device", "VGA", "-vnc", f"unix:{vnc}",
         "-drive", f"file={tmp_path / 'disk.img'},if=none,id=d0,format=raw", "-device", "ide-hd,drive=d0,id=disk0",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
-        await eventually(lambda: qmp.exists() and serial.exists(), within=WAIT)
+        await eventually(lambda: qmp.exists() and serial.exists() and vnc.exists(), within=WAIT)
         launched = await launch(options(tmp_path, vm=tmp_path / "VM.toml", qmp=qmp))
         try:
             engine = launched.engines["127.0.0.1"]
@@ -81,6 +82,9 @@ async def test_an_engine_attached_to_a_running_qemu_resumes_pauses_and_resets_it
                 assert await power_state(env) == 8
                 assert await request_power(env, 2) == 0  # on again: the firmware boots from the start
                 await read_until(sol, BANNER + b".*" + BANNER, seen=seen)
+            await enable_kvm(env)  # its display, found through QMP
+            async with KvmSession(env.host, password=PASSWORD, port=env.redirection_port, timeout=WAIT) as kvm:
+                await kvm.wait_for(lambda k: (k.framebuffer.width, k.framebuffer.height) == VGA_TEXT)
             for transport in env.transports:
                 await transport.close()
         finally:
