@@ -72,6 +72,8 @@ UUID_SPACE: Final = uuid.UUID("6f757462-616e-6443-4952-410000000000")
 MESH_SERVER_NAME: Final = "mps.outband.bench"
 MESH_ADMIN: Final = ("admin", "Mesh.Admin.Bench1")
 DIAL_ATTEMPTS: Final = 5
+CATCH_UP: Final = 180.0
+"""How long MeshCentral's device listing is given to show every device it accepted."""
 WSMAN_CLASS: Final = "AMT_GeneralSettings"
 
 
@@ -79,27 +81,40 @@ def device_uuid(index: int) -> uuid.UUID:
     return uuid.uuid5(UUID_SPACE, f"device-{index}")
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process and its descendants (MeshCentral runs its server in a child process)."""
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (MeshCentral serves from a child process of the one started)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
             child, parent = int(stat.parent.name), int(stat.read_text().rsplit(")", 1)[1].split()[1])
             children.setdefault(parent, []).append(child)
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo += children.get(current, [])
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of the process tree."""
+    total = 0
+    for member in process_tree(pid):
         with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
     return total
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time of the process tree so far."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------------------------ child I/O
@@ -440,6 +455,8 @@ class Held:
     seen_by_mps: int | str
     rss_before: int
     rss_after: int
+    mps_cpu: float
+    """CPU seconds the MPS used while the fleet dialled."""
     failures: dict[str, int]
     engines: list[tuple[str, int]]
     """The fleet's engines (address, WS-MAN port): the direct path to the devices' engines."""
@@ -453,29 +470,30 @@ class Held:
         return (self.rss_after - self.rss_before) / max(self.established, 1)
 
     def row(self) -> str:
-        return (f"{self.label:<22} {self.devices:>7} {self.established:>7} {self.alive:>7} {self.seen_by_mps!s:>9} "
-                f"{self.rate:>9.0f} {self.rss_before / 1024:>8.0f} {self.rss_after / 1024:>8.0f} "
-                f"{self.per_tunnel_kib:>9.1f}")
+        return (f"{self.label:<18} {self.devices:>7} {self.established:>7} {self.alive:>7} {self.seen_by_mps!s:>11} "
+                f"{self.rate:>7.0f} {self.mps_cpu / max(self.established, 1) * 1e3:>8.2f} "
+                f"{self.rss_before / 1024:>8.0f} {self.rss_after / 1024:>7.0f} {self.per_tunnel_kib:>8.1f}")
 
 
-HELD_HEADER = (f"{'MPS':<22} {'devices':>7} {'dialled':>7} {'alive':>7} {'mps says':>9} {'conn/s':>9} "
-               f"{'RSS MiB':>8} {'after':>8} {'KiB/tun':>9}")
+HELD_HEADER = (f"{'MPS':<18} {'devices':>7} {'dialled':>7} {'alive':>7} {'mps says':>11} {'conn/s':>7} "
+               f"{'ms CPU/c':>8} {'RSS MiB':>8} {'after':>7} {'KiB/tun':>8}")
 
 
 async def run_fleet(label: str, mps_pid: int, port: int, ca: str, server_name: str, user: str, password: str,
                     args: argparse.Namespace, devices: int,
                     seen_by_mps: Callable[[int], Awaitable[int | str]]) -> tuple[Held, Child]:
-    rss_before = rss_kib(mps_pid)
+    rss_before, cpu_before = rss_kib(mps_pid), cpu_seconds(mps_pid)
     fleet = await Child.start("_fleet", "--port", str(port), "--ca", ca, "--server-name", server_name,
                               "--user", user, "--password", password, "--devices", str(devices),
                               "--workers", str(args.workers), "--concurrency", str(args.concurrency))
     result = await fleet.read(seconds=1800)
+    mps_cpu = cpu_seconds(mps_pid) - cpu_before
     await seen_by_mps(result["established"])  # the MPS has caught up with what the fleet saw
     await asyncio.sleep(args.hold)  # held: keepalives flow, nothing should drop
     alive = (await fleet.ask("alive"))["alive"]
     seen = await seen_by_mps(alive)
     held = Held(label, devices, result["established"], result["seconds"], alive, seen, rss_before,
-                rss_kib(mps_pid), result["failures"], [tuple(engine) for engine in result["engines"]])
+                rss_kib(mps_pid), mps_cpu, result["failures"], [tuple(engine) for engine in result["engines"]])
     return held, fleet
 
 
@@ -492,9 +510,9 @@ async def bench_ours(args: argparse.Namespace, devices: int, workdir: Path) -> N
                                       MPS_USER, MPS_PASSWORD, args, devices, online)
         print(held.row(), flush=True)
         if held.failures:
-            print(f"{'':<22} dial failures (retried): {held.failures}")
+            print(f"{'':<18} dial failures (retried): {held.failures}")
         if held.established < args.workers:
-            print(f"{'':<22} WS-MAN: not measured (fewer tunnels than --workers)")
+            print(f"{'':<18} WS-MAN: not measured (fewer tunnels than --workers)")
             return
         engines = held.engines
         cpu_before = cpu_seconds(fleet.pid)
@@ -504,7 +522,7 @@ async def bench_ours(args: argparse.Namespace, devices: int, workdir: Path) -> N
         direct = await mps.ask("wsman", mode="direct", engines=engines, seconds=args.seconds)
         fleet_cpu_direct = cpu_seconds(fleet.pid) - cpu_before
         ratio = through["rate"] / direct["rate"] if direct["rate"] else float("nan")
-        print(f"{'':<22} WS-MAN Get {WSMAN_CLASS}, {args.workers} devices at once, {args.seconds:g} s each:")
+        print(f"{'':<18} WS-MAN Get {WSMAN_CLASS}, {args.workers} devices at once, {args.seconds:g} s each:")
         for name, result, fleet_cpu in (("through tunnels", through, fleet_cpu_cira),
                                         ("direct (TCP)", direct, fleet_cpu_direct)):
             errors = f", errors {result['errors']}" if result["errors"] else ""
@@ -523,7 +541,7 @@ async def bench_meshcentral(args: argparse.Namespace, devices: int, workdir: Pat
     try:
         server = await start_meshcentral(workdir / "meshcentral")
     except (PeerMissing, PeerFailed) as exc:
-        print(f"{label:<22} not measured: {str(exc).splitlines()[0]}")
+        print(f"{label:<18} not measured: {str(exc).splitlines()[0]}")
         return
     fleet: Child | None = None
     try:
@@ -540,8 +558,15 @@ async def bench_meshcentral(args: argparse.Namespace, devices: int, workdir: Pat
                                       mesh_cira_user(mesh_id), MPS_PASSWORD, args, devices, listed)
         print(held.row(), flush=True)
         if held.failures:
-            print(f"{'':<22} dial failures (retried): {held.failures}")
-        print(f"{'':<22} WS-MAN through MeshCentral: not measured (its tunnels are reached through its web relay, "
+            print(f"{'':<18} dial failures (retried): {held.failures}")
+        waited = time.perf_counter()
+        said = held.seen_by_mps
+        while said != f"{held.alive}/{held.alive}" and time.perf_counter() - waited < CATCH_UP:
+            await asyncio.sleep(10)
+            said = await listed(held.alive)
+        print(f"{'':<18} its own listing: {said} connected/listed {args.hold + time.perf_counter() - waited:.0f} s "
+              "after the last device logged in")
+        print(f"{'':<18} WS-MAN through MeshCentral: not measured (its tunnels are reached through its web relay, "
               "not an API this script drives)")
     finally:
         if fleet is not None:
@@ -562,15 +587,16 @@ async def main_async(args: argparse.Namespace) -> None:
         print(HELD_HEADER)
         for devices in args.devices:
             if hard != resource.RLIM_INFINITY and devices + 1024 > hard:
-                print(f"{'outband (console)':<22} {devices:>7} not attempted: the descriptor limit is {hard}")
+                print(f"{'outband (console)':<18} {devices:>7} not attempted: the descriptor limit is {hard}")
                 continue
             await bench_ours(args, devices, workdir)
         if args.meshcentral:
             await bench_meshcentral(args, max(d for d in args.devices if d + 1024 <= hard or
                                               hard == resource.RLIM_INFINITY), workdir)
-        print("conn/s: devices logged in with ports registered per second of dialling; alive: tunnels still up "
-              "after the hold; mps says: the MPS's own count; KiB/tun: the MPS process's resident memory growth "
-              "per tunnel")
+        print("conn/s: devices logged in with ports registered per second of dialling (one fleet process dials "
+              "both MPSs: it often sets the pace); ms CPU/c: the MPS's CPU time per connection while they dialled; "
+              "alive: tunnels still up after the hold; mps says: the MPS's own count; KiB/tun: the MPS process's "
+              "resident memory growth per tunnel")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
