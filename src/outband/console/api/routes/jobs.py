@@ -9,6 +9,7 @@ A browser follows it with ``new EventSource("/api/jobs/7/events")`` (the session
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
@@ -30,6 +31,19 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 SNAPSHOT_SECONDS: Final = 2.0
 """How often a stream re-reads the job when no event arrives (a job run by other processes sends none here)."""
 KEEPALIVE_SECONDS: Final = 15.0
+
+
+class _Silence:
+    """A subscription that never delivers: every wait times out into a snapshot read."""
+
+    async def get(self) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+@contextlib.asynccontextmanager
+async def _no_events() -> AsyncIterator[_Silence]:
+    yield _Silence()
 
 
 def job_runner(runtime: Runtime) -> JobRunner:
@@ -117,11 +131,13 @@ def _sse(event: dict[str, Any]) -> str:
 @router.get("/{job_id}/events", response_class=StreamingResponse, responses={
     **NOT_FOUND, 200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events until the job ends."}})
 async def job_events(job_id: IdPath, runtime: RuntimeDep, audit: RequiresJobRead) -> StreamingResponse:
-    runner = job_runner(runtime)
+    service = runtime.service("jobs")
     await job_public(runtime, job_id)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[str]:
-        async with runner.events.subscribe(job_id) as subscription:
+        # Without a runner in this process (an API-only node) the stream still works, from snapshots alone.
+        subscribe = service.events.subscribe(job_id) if isinstance(service, JobRunner) else _no_events()
+        async with subscribe as subscription:
             last = await job_public(runtime, job_id)  # read after subscribing: nothing falls in between
             yield _sse(job_event(job_id, last.status, last.counts.model_dump(), last.total))
             quiet = 0.0
