@@ -8,6 +8,7 @@ import contextlib
 from pathlib import Path
 
 from tests.qemu._kit import MESSAGE, QEMU, WAIT, read_until, require_qemu
+from tests.qemu.test_boot_device import CD_BANNER, CD_MESSAGE, arm
 from tests.qemu.test_kvm import VGA_TEXT
 from tests.qemu.test_power_events import power_state, request_power
 from tests.redir._kit import eventually, set_redirection
@@ -18,7 +19,7 @@ from outband.client.redirection import SolSession
 from outband.engine.launcher import LaunchOptions, launch
 from outband.engine.platforms.qemu import QemuMachine
 from outband.testing.engine import RunningEngine
-from outband.testing.images import disk_image
+from outband.testing.images import disk_image, iso_image
 
 PASSWORD = "Launch!pass9"
 BANNER = MESSAGE.encode() + b"\r\n"
@@ -58,6 +59,7 @@ async def test_an_engine_launched_from_a_vm_file_runs_the_vm_and_shows_its_scree
 async def test_an_engine_attached_to_a_running_qemu_resumes_pauses_and_resets_it(tmp_path: Path) -> None:
     require_qemu()
     (tmp_path / "disk.img").write_bytes(disk_image(MESSAGE))
+    (tmp_path / "cd.iso").write_bytes(iso_image(CD_MESSAGE))
     (tmp_path / "VM.toml").write_text('name = "theirs"\nsoft_off = "immediate"\n')
     qmp, serial, vnc = tmp_path / "qmp.sock", tmp_path / "serial.sock", tmp_path / "vnc.sock"
     qemu = await asyncio.create_subprocess_exec(
@@ -65,6 +67,8 @@ async def test_an_engine_attached_to_a_running_qemu_resumes_pauses_and_resets_it
         "-qmp", f"unix:{qmp},server=on,wait=off", "-serial", f"unix:{serial},server=on,wait=off",
         "-device", "VGA", "-vnc", f"unix:{vnc}",
         "-drive", f"file={tmp_path / 'disk.img'},if=none,id=d0,format=raw", "-device", "ide-hd,drive=d0,id=disk0",
+        "-drive", f"file={tmp_path / 'cd.iso'},if=none,id=d1,format=raw,media=cdrom",
+        "-device", "ide-cd,drive=d1,id=disk1",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         await eventually(lambda: qmp.exists() and serial.exists() and vnc.exists(), within=WAIT)
@@ -81,7 +85,13 @@ async def test_an_engine_attached_to_a_running_qemu_resumes_pauses_and_resets_it
                 assert await request_power(env, 8) == 0  # off: stopped at the reset vector
                 assert await power_state(env) == 8
                 assert await request_power(env, 2) == 0  # on again: the firmware boots from the start
-                await read_until(sol, BANNER + b".*" + BANNER, seen=seen)
+                seen = await read_until(sol, BANNER + b".*" + BANNER, seen=seen)
+                await arm(env, "Intel(r) AMT: Force CD/DVD Boot")  # its devices have the engine's ids
+                assert await request_power(env, 10) == 0  # a reset of a running firmware (and its echo)
+                seen = await read_until(sol, BANNER + b".*" + CD_BANNER, seen=seen)
+                await default_order_back(engine.platform)  # type: ignore[arg-type]  # once the echo is over
+                assert await request_power(env, 10) == 0
+                await read_until(sol, CD_BANNER + b".*" + BANNER, seen=seen)
             await enable_kvm(env)  # its display, found through QMP
             async with KvmSession(env.host, password=PASSWORD, port=env.redirection_port, timeout=WAIT) as kvm:
                 await kvm.wait_for(lambda k: (k.framebuffer.width, k.framebuffer.height) == VGA_TEXT)
@@ -95,3 +105,14 @@ async def test_an_engine_attached_to_a_running_qemu_resumes_pauses_and_resets_it
         with contextlib.suppress(ProcessLookupError):
             qemu.kill()
         await qemu.wait()
+
+
+async def default_order_back(machine: QemuMachine) -> None:
+    """Until the VM's disk is first in the firmware's boot order again."""
+    vm = machine._vm
+    assert vm is not None
+    for _ in range(int(WAIT * 10)):
+        if await vm.monitor.execute("qom-get", {"path": "/machine/peripheral/disk0", "property": "bootindex"}) == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the default boot order did not come back")

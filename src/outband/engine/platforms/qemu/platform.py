@@ -11,8 +11,9 @@ the monitor connection into platform events.  Power actions run one at a time (`
           --OFF_SOFT, the two graceful offs-->  ACPI power button; the guest shuts down (SHUTDOWN event:
                                POWER_OFF) or, after ``acpi_timeout`` seconds, the power is cut as OFF_HARD
                                (OFF_SOFT cuts at once when the VM file says ``soft_off = "immediate"``)
-          --RESET-->           RESET; boot; BOOT (a launched VM whose next boot needs other firmware options --
-                               SOL console, boot menu -- is restarted instead: fw_cfg is fixed per process)
+          --RESET-->           RESET; boot; BOOT (a launched VM is restarted instead when its next boot names a
+                               device or needs other firmware options -- SOL console, boot menu: fw_cfg is
+                               fixed per process, and a fresh firmware makes no echo reset, below)
           --a cycle-->         OFF_HARD then ON
           --NMI-->             an NMI is injected (the guest decides what it means)
     SLEEP --ON-->              system_wakeup (only the guest can suspend itself: SUSPEND event -> SLEEP)
@@ -20,7 +21,9 @@ the monitor connection into platform events.  Power actions run one at a time (`
 A *boot* applies the one-time boot request (``set_next_boot``): the requested device is moved to the head of
 the firmware's boot order over QMP (``bootindex`` properties; QEMU rebuilds the firmware's ``bootorder`` file at
 each reset), the machine is reset and resumed, and the default order is put back at once -- the running
-firmware already read the old file, so the request is used exactly once, as AMT's are.  IDE-R media are the
+firmware already read the old file, so the request is used exactly once, as AMT's are.  (A reset of a running
+SeaBIOS is echoed by a reset of its own, which rebuilds that file: an attached VM, which cannot be restarted,
+gets its default order back only once the echo is over, :data:`RESET_ECHO` seconds at most.)  IDE-R media are the
 console's drives, served to QEMU over NBD by ``nbd.py`` and inserted into the ``ider-cd``/``ider-fd`` drives
 whenever an IDE-R session has them enabled (``QemuStorage``), as AMT's IDE-R devices appear to the host.
 
@@ -69,6 +72,8 @@ E = EventKind
 
 RESET_ECHO: Final = 3.0
 """Seconds after a reset within which a guest reset is the firmware's own (measured: 40-250 ms under TCG)."""
+MAX_ECHOES: Final = 2
+"""Resets SeaBIOS makes of its own after one (one or two, seen)."""
 _OFF: Final = frozenset({P.OFF_SOFT, P.OFF_HARD})
 _GRACEFUL_OFF: Final = frozenset({A.OFF_SOFT_GRACEFUL, A.OFF_HARD_GRACEFUL})
 _CYCLES: Final = frozenset({A.CYCLE_SOFT, A.CYCLE_HARD, A.CYCLE_SOFT_GRACEFUL, A.CYCLE_HARD_GRACEFUL})
@@ -131,6 +136,7 @@ class _Vm:
         """The firmware has run (the CPUs were resumed since QEMU started)."""
         self.echo_until = 0.0
         """Until when a guest RESET is the firmware's echo of the previous reset."""
+        self.boots = 0
         self.supervisor: asyncio.Task[None] | None = None
         self.floppy_controller: str | None = None
         self.media: set[str] = set()
@@ -293,10 +299,11 @@ class QemuMachine:
 
     async def _reset(self, vm: _Vm) -> None:
         request = self._next_boot
-        if vm.process is not None and _firmware_for(request) != vm.firmware:
-            vm.quiet_end = True
-            await self._end(vm, "restarting with other firmware options")
+        if vm.process is not None and (_firmware_for(request) != vm.firmware or request.device in _TARGETS):
+            vm.quiet_end = True  # a fresh QEMU: its firmware options, and no echo reset to undo the boot order
+            await self._end(vm, "restarting for a one-time boot")
             new = await self._launch(_firmware_for(request))
+            self._state = P.ON
             self._emit(PlatformEvent(E.RESET))
             await self._boot(new, request)
             return
@@ -347,20 +354,36 @@ class QemuMachine:
         self._next_boot = BootRequest()
         await self._insert_media(vm)
         first = self._first_device(vm, request)
+        vm.boots += 1
         await self._set_boot_order(vm, first)
+        echoes = vm.started and self.spec.firmware is None
         self._reset_done(vm)  # armed before the reset too: its echo may be handled before this task resumes
         await vm.monitor.execute("system_reset")
         self._reset_done(vm)
         if await vm.monitor.status() != "running":
             await vm.monitor.execute("cont")
         vm.started = True
-        if first is not None:
+        if first is not None and echoes:  # SeaBIOS's own resets rebuild the boot order file: outlast them
+            self._spawn(self._default_order_later(vm, vm.boots), "qemu-boot-order")
+        elif first is not None:
             await self._set_boot_order(vm, None)
         self.last_boot = request
         self.boot_count += 1
         where = first.qom_id if first is not None else "the default boot order"
         self._emit(PlatformEvent(E.BOOT, f"booting from {where}",
                                  {"device": request.device.value, "sol": request.use_sol}))
+
+    async def _default_order_later(self, vm: _Vm, boot: int) -> None:
+        """Put the default boot order back once the firmware's echo resets are over (unless another boot has
+        set an order since)."""
+        for _ in range(MAX_ECHOES + 1):  # each echo extends the window once
+            left = vm.echo_until - self._clock()
+            if left <= 0:
+                break
+            await asyncio.sleep(left)
+        async with self._power_lock:
+            if self._vm is vm and vm.boots == boot:
+                await self._set_boot_order(vm, None)
 
     def _first_device(self, vm: _Vm, request: BootRequest) -> Bootable | None:
         target = _TARGETS.get(request.device)
