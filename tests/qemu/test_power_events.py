@@ -68,6 +68,9 @@ async def test_console_power_actions_show_in_the_power_state_and_the_logs(tmp_pa
         assert await power_state(env) == 2
         assert boots(await event_log(env)) == 2
 
+        assert await request_power(env, 11) == 0  # an NMI: QEMU delivers it, the halted boot code ignores it
+        assert await power_state(env) == 2
+
         assert await request_power(env, 5) == 0  # power cycle: a new QEMU, a third boot
         await read_until(sol, BANNER + b".*" + BANNER + b".*" + BANNER, seen=seen)
         assert boots(await event_log(env)) == 3
@@ -77,7 +80,7 @@ async def test_console_power_actions_show_in_the_power_state_and_the_logs(tmp_pa
         await eventually(lambda: machine_of(env).power_state is PowerState.OFF_SOFT, within=WAIT)
         assert await power_state(env) == 8
         assert await request_power(env, 10) == 2  # no reset while off
-        assert audit_ids(env)[-4:] == [1700, 1703, 1702, 1701]  # up, reset, cycle, down
+        assert audit_ids(env)[-5:] == [1700, 1703, 1703, 1702, 1701]  # up, reset, NMI, cycle, down
         assert crashes(await event_log(env)) == 0
 
 

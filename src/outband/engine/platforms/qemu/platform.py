@@ -137,6 +137,7 @@ class _Vm:
         self.echo_until = 0.0
         """Until when a guest RESET is the firmware's echo of the previous reset."""
         self.boots = 0
+        """Boots started in this QEMU (a later one makes pending work for an earlier one moot)."""
         self.supervisor: asyncio.Task[None] | None = None
         self.floppy_controller: str | None = None
         self.media: set[str] = set()
@@ -238,7 +239,7 @@ class QemuMachine:
                 return False
             try:
                 return await self._power(action)
-            except (QmpError, QemuStartError) as exc:
+            except (QmpError, QemuStartError, OSError) as exc:
                 log.error("VM %s: %s failed: %s", self.spec.name, action.name, exc)
                 return False
 
@@ -260,7 +261,7 @@ class QemuMachine:
             await self._power_off(vm, "power off requested")
         elif action is A.OFF_SOFT or action in _GRACEFUL_OFF:
             await vm.monitor.execute("system_powerdown")
-            self._spawn(self._cut_power_later(vm), "qemu-acpi-timeout")
+            self._spawn(self._cut_power_later(vm, vm.boots), "qemu-acpi-timeout")
         elif action in _CYCLES:
             await self._power_off(vm, "power cycle requested")
             return await self._power_on(PlatformEvent(E.POWER_ON))
@@ -314,7 +315,6 @@ class QemuMachine:
         if vm.process is not None:
             await self._end(vm, reason)
             return
-        vm.expected_end = None
         await vm.monitor.execute("stop")
         await vm.monitor.execute("system_reset")
         self._powered_off(vm)
@@ -331,11 +331,12 @@ class QemuMachine:
             with contextlib.suppress(asyncio.CancelledError):
                 await vm.supervisor
 
-    async def _cut_power_later(self, vm: _Vm) -> None:
-        """The graceful power-off's deadline: cut the power if the OS has not shut down by then."""
+    async def _cut_power_later(self, vm: _Vm, boot: int) -> None:
+        """The graceful power-off's deadline: cut the power if the OS has not shut down by then (and the
+        machine has not been booted again since)."""
         await asyncio.sleep(self.spec.acpi_timeout)
         async with self._power_lock:
-            if self._vm is vm and self._state is not P.OFF_SOFT:
+            if self._vm is vm and vm.boots == boot and self._state is not P.OFF_SOFT:
                 log.info("VM %s did not shut down within %g s: cutting the power", self.spec.name,
                          self.spec.acpi_timeout)
                 await self._power_off(vm, f"the OS did not shut down within {self.spec.acpi_timeout:g} s")
@@ -344,7 +345,6 @@ class QemuMachine:
         if self._state in _OFF:
             return
         self._state = P.OFF_SOFT
-        vm.media.clear()
         self._emit(PlatformEvent(E.POWER_OFF))
 
     # ------------------------------------------------------------------------------------------ boot
