@@ -31,12 +31,17 @@ WAIT = 20.0
 """Seconds a test waits for the VM to do something (software emulation on a busy CI machine is slow)."""
 
 
-def require_qemu() -> str:
-    found = shutil.which(QEMU)
+def require(program: str = QEMU, package: str = "qemu-system-x86") -> str:
+    """The program's path; a clear failure (not a skip) when it is not installed."""
+    found = shutil.which(program)
     if found is None:
-        raise AssertionError(f"{QEMU} is not installed: the QEMU platform tests need it "
-                             "(apt install qemu-system-x86, or bash scripts/setup.sh --dev)")
+        raise AssertionError(f"{program} is not installed: the QEMU platform tests need it "
+                             f"(apt install {package}, or bash scripts/setup.sh --dev)")
     return found
+
+
+def require_qemu() -> str:
+    return require()
 
 
 def spec(tmp_path: Path, *, disks: list[dict[str, Any]] | None = None, **extra: Any) -> VmSpec:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.qemu._kit import require
 
 from outband.engine.platforms.bootmedia import StorageRedirection
 from outband.engine.platforms.qemu.nbd import NbdServer
@@ -261,8 +262,9 @@ async def test_qemu_io_reads_the_console_medium_through_the_export(tmp_path: Pat
     await server.start(sock)
     try:
         process = await asyncio.create_subprocess_exec(
-            "qemu-io", "-r", "-f", "raw", f"nbd+unix:///ider-cd?socket={sock}", "-c", "read -P 0x10 3088 1",
-            "-c", "read -v 131071 1", "-c", "length", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            require("qemu-io", "qemu-utils"), "-r", "-f", "raw", f"nbd+unix:///ider-cd?socket={sock}",
+            "-c", "read -P 0x10 3088 1", "-c", "read -v 131071 1", "-c", "length",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(process.communicate(), 30)
     finally:
         await server.stop()
