@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from tests.qemu._kit import MESSAGE, QEMU, WAIT, read_until, require_qemu
+from tests.qemu._kit import MESSAGE, QEMU, WAIT, read_until, require, require_qemu
 from tests.qemu.test_boot_device import CD_BANNER, CD_MESSAGE, arm
 from tests.qemu.test_kvm import VGA_TEXT
 from tests.qemu.test_power_events import power_state, request_power
 from tests.redir._kit import eventually, set_redirection
 from tests.redir._mediakit import enable_kvm
 
+from outband.client.amt import AmtClient
 from outband.client.kvm import KvmSession
 from outband.client.redirection import SolSession
 from outband.engine.launcher import LaunchOptions, launch
@@ -33,8 +34,13 @@ def options(tmp_path: Path, **extra: object) -> LaunchOptions:
 async def test_an_engine_launched_from_a_vm_file_runs_the_vm_and_shows_its_screen(tmp_path: Path) -> None:
     require_qemu()
     (tmp_path / "disk.img").write_bytes(disk_image(MESSAGE))
+    qemu_img = require("qemu-img", "qemu-utils")
+    created = await asyncio.create_subprocess_exec(qemu_img, "create", "-q", "-f", "qcow2",
+                                                   str(tmp_path / "data.qcow2"), "10M")
+    assert await created.wait() == 0
     (tmp_path / "VM.toml").write_text('name = "from-file"\naccel = "tcg"\nmemory_mb = 32\n'
-                                      '[[disks]]\npath = "disk.img"\n')
+                                      '[[disks]]\npath = "disk.img"\n'
+                                      '[[disks]]\npath = "data.qcow2"\ninterface = "virtio"\n')
     launched = await launch(options(tmp_path, vm=tmp_path / "VM.toml"))
     try:
         engine = launched.engines["127.0.0.1"]
@@ -48,6 +54,9 @@ async def test_an_engine_launched_from_a_vm_file_runs_the_vm_and_shows_its_scree
             await read_until(sol, BANNER)
         async with KvmSession(env.host, password=PASSWORD, port=env.redirection_port, timeout=WAIT) as kvm:
             await kvm.wait_for(lambda k: (k.framebuffer.width, k.framebuffer.height) == VGA_TEXT)
+        amt = AmtClient(env.host, transport=env.transport())
+        disks = await amt.enumerate("CIM_MediaAccessDevice")
+        assert sorted(d["MaxMediaSize"] for d in disks) == [1048, 10485]  # the qcow2's size as QEMU reports it
         for transport in env.transports:
             await transport.close()
     finally:
