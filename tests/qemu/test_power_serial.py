@@ -27,7 +27,9 @@ async def test_power_on_boots_the_disk_and_sol_carries_com1_both_ways(tmp_path: 
             await sol.write(b"typed over SOL")
             seen = await read_until(sol, b"typed over SOL", seen=seen)
             await sol.send_break()
-            await read_until(sol, MESSAGE.encode() + rb"\r\ntyped over SOL!", seen=seen)
+            seen = await read_until(sol, MESSAGE.encode() + rb"\r\ntyped over SOL!", seen=seen)
+            await sol.write(b"\xfe\xff\xfb")  # telnet's IAC and WILL bytes reach the guest as data
+            await read_until(sol, rb"!\x00?\xfe\xff\xfb", seen=seen)  # (the break also left a NUL)
         assert await machine.request_power(PowerAction.OFF_HARD)
         assert machine.power_state is PowerState.OFF_SOFT
 
