@@ -415,9 +415,14 @@ class QemuMachine:
     # ------------------------------------------------------------------------------------------ IDE-R media
 
     def _media_changed(self) -> None:
-        vm = self._vm
-        if vm is not None and self._state is P.ON:
-            self._spawn(self._insert_media(vm), "qemu-ider-media")
+        if self._vm is not None:
+            self._spawn(self._follow_media(self._vm), "qemu-ider-media")
+
+    async def _follow_media(self, vm: _Vm) -> None:
+        """An IDE-R session came or went: a running VM sees its media now (an off one at its next boot)."""
+        async with self._power_lock:
+            if self._vm is vm and self._state is P.ON:
+                await self._insert_media(vm)
 
     async def _insert_media(self, vm: _Vm) -> None:
         """Put the IDE-R session's media in the VM's IDE-R drives, or take them out when it has none."""
