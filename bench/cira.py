@@ -72,8 +72,6 @@ UUID_SPACE: Final = uuid.UUID("6f757462-616e-6443-4952-410000000000")
 MESH_SERVER_NAME: Final = "mps.outband.bench"
 MESH_ADMIN: Final = ("admin", "Mesh.Admin.Bench1")
 DIAL_ATTEMPTS: Final = 5
-CATCH_UP: Final = 180.0
-"""How long MeshCentral's device listing is given to show every device it accepted."""
 WSMAN_CLASS: Final = "AMT_GeneralSettings"
 
 
@@ -362,12 +360,16 @@ class MeshCentral:
             raise PeerFailed(f"meshctrl {args[0]} failed\n{run.describe()}")
         return run.stdout
 
-    async def connected(self) -> str:
-        """Devices MeshCentral itself lists as connected over CIRA, of those it lists at all."""
-        rows = (await self.ctl("listdevices", "--csv")).splitlines()  # "group id","group","id","name",icon,conn,pwr
-        devices = [row for row in rows if row.count(",") >= 6]
-        connected = sum(1 for row in devices if int(row.rsplit(",", 2)[1]) & 2)
-        return f"{connected}/{len(devices)}"
+    async def cira_connections(self) -> int:
+        """The MPS's own count of CIRA connections (its ``mpsstats`` server console command).  Not the device
+        list: MeshCentral adds devices to its database after a reverse DNS lookup each, which at thousands lags
+        minutes behind, and meshctrl cuts long listings short."""
+        run = await run_peer([require_program("node"), "-e", MPS_STATS_JS, "--", f"wss://127.0.0.1:{self.port}/control.ashx",
+                              *MESH_ADMIN], cwd=node_modules().parent, kill_after=60)
+        for line in run.stdout.splitlines():
+            if line.startswith("ciraConnections:"):
+                return int(line.split(":")[1])
+        raise PeerFailed(f"no ciraConnections in MeshCentral's mpsstats\n{run.describe()}")
 
     async def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -378,6 +380,22 @@ class MeshCentral:
         except TimeoutError:
             os.killpg(self.process.pid, signal.SIGKILL)
             await self.process.wait()
+
+
+MPS_STATS_JS: Final = """
+const WebSocket = require('ws');
+const [url, user, pass] = process.argv.slice(-3);
+const auth = Buffer.from(user).toString('base64') + ',' + Buffer.from(pass).toString('base64');
+const ws = new WebSocket(url, { rejectUnauthorized: false, headers: { 'x-meshauth': auth } });
+ws.on('open', () => ws.send(JSON.stringify({ action: 'serverconsole', value: 'mpsstats', tag: 'bench' })));
+ws.on('message', (data) => {
+    const message = JSON.parse(data);
+    if (message.action === 'serverconsole') { process.stdout.write(message.value, () => process.exit(0)); }
+});
+ws.on('error', (error) => { console.error(String(error)); process.exit(2); });
+setTimeout(() => { console.error('no answer'); process.exit(3); }, 30000);
+"""
+"""Asks MeshCentral's server console for its MPS statistics, as an administrator (meshctrl has no command for it)."""
 
 
 def free_port() -> int:
@@ -514,21 +532,23 @@ async def bench_ours(args: argparse.Namespace, devices: int, workdir: Path) -> N
         if held.established < args.workers:
             print(f"{'':<18} WS-MAN: not measured (fewer tunnels than --workers)")
             return
-        engines = held.engines
-        cpu_before = cpu_seconds(fleet.pid)
-        through = await mps.ask("wsman", mode="cira", workers=args.workers, seconds=args.seconds)
-        fleet_cpu_cira = cpu_seconds(fleet.pid) - cpu_before
-        cpu_before = cpu_seconds(fleet.pid)
-        direct = await mps.ask("wsman", mode="direct", engines=engines, seconds=args.seconds)
-        fleet_cpu_direct = cpu_seconds(fleet.pid) - cpu_before
-        ratio = through["rate"] / direct["rate"] if direct["rate"] else float("nan")
-        print(f"{'':<18} WS-MAN Get {WSMAN_CLASS}, {args.workers} devices at once, {args.seconds:g} s each:")
-        for name, result, fleet_cpu in (("through tunnels", through, fleet_cpu_cira),
-                                        ("direct (TCP)", direct, fleet_cpu_direct)):
+        best: dict[str, dict[str, Any]] = {}
+        for _ in range(args.rounds):  # alternating, best of each: other load on the machine comes and goes
+            for mode in ("cira", "direct"):
+                cpu_before = cpu_seconds(fleet.pid)
+                result = await mps.ask("wsman", mode=mode, workers=args.workers, engines=held.engines,
+                                       seconds=args.seconds)
+                result["device_cpu_per_call"] = (cpu_seconds(fleet.pid) - cpu_before) / max(result["calls"], 1)
+                if mode not in best or result["rate"] > best[mode]["rate"]:
+                    best[mode] = result
+        print(f"{'':<18} WS-MAN Get {WSMAN_CLASS}, {args.workers} devices at once, best of {args.rounds} x "
+              f"{args.seconds:g} s:")
+        for name, result in (("through tunnels", best["cira"]), ("direct (TCP)", best["direct"])):
             errors = f", errors {result['errors']}" if result["errors"] else ""
             print(f"{'':<24} {name:<16} {result['rate']:>7.0f} calls/s   console CPU "
                   f"{result['cpu_per_call'] * 1e6:>5.0f} us/call   device side CPU "
-                  f"{fleet_cpu / max(result['calls'], 1) * 1e6:>5.0f} us/call{errors}")
+                  f"{result['device_cpu_per_call'] * 1e6:>5.0f} us/call{errors}")
+        ratio = best["cira"]["rate"] / best["direct"]["rate"] if best["direct"]["rate"] else float("nan")
         print(f"{'':<24} tunnels/direct     {ratio:>7.2f}x", flush=True)
     finally:
         if fleet is not None:
@@ -548,9 +568,9 @@ async def bench_meshcentral(args: argparse.Namespace, devices: int, workdir: Pat
         mesh_id = (await server.ctl("adddevicegroup", "--name", "cira bench", "--amtonly")).split()[-1]
         root = str(server.datapath / "root-cert-public.crt")
 
-        async def listed(count: int) -> str:
+        async def listed(count: int) -> int | str:
             try:
-                return await server.connected()
+                return await server.cira_connections()
             except (PeerFailed, ValueError) as exc:
                 return f"n/a ({str(exc).splitlines()[0][:40]})"
 
@@ -559,13 +579,6 @@ async def bench_meshcentral(args: argparse.Namespace, devices: int, workdir: Pat
         print(held.row(), flush=True)
         if held.failures:
             print(f"{'':<18} dial failures (retried): {held.failures}")
-        waited = time.perf_counter()
-        said = held.seen_by_mps
-        while said != f"{held.alive}/{held.alive}" and time.perf_counter() - waited < CATCH_UP:
-            await asyncio.sleep(10)
-            said = await listed(held.alive)
-        print(f"{'':<18} its own listing: {said} connected/listed {args.hold + time.perf_counter() - waited:.0f} s "
-              "after the last device logged in")
         print(f"{'':<18} WS-MAN through MeshCentral: not measured (its tunnels are reached through its web relay, "
               "not an API this script drives)")
     finally:
@@ -625,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="fleet sizes, comma-separated (1000,10000)")
     parser.add_argument("--workers", type=int, default=16, help="devices called at once in the WS-MAN runs (16)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each WS-MAN run (5)")
+    parser.add_argument("--rounds", type=int, default=3, help="WS-MAN runs per path, alternating; best kept (3)")
     parser.add_argument("--hold", type=float, default=10.0, help="seconds the fleet is held before counting (10)")
     parser.add_argument("--concurrency", type=int, default=64, help="dials in flight at once (64)")
     parser.add_argument("--no-meshcentral", dest="meshcentral", action="store_false",
