@@ -24,12 +24,17 @@ TEST_DB_ENV = "OUTBAND_TEST_DB"
 
 
 async def wipe_database(url: str) -> None:
-    """Drop every console table (the database named by OUTBAND_TEST_DB belongs to the tests)."""
+    """Drop everything in the database named by OUTBAND_TEST_DB (it belongs to the tests): console tables, and on
+    PostgreSQL whatever else a test left (procrastinate's queue tables, functions and types)."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.drop_all)
-            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            else:
+                await conn.run_sync(Base.metadata.drop_all)
+                await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     finally:
         await engine.dispose()
 
