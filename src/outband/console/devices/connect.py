@@ -76,6 +76,10 @@ class DeviceTarget:
 class DeviceOffline(ConnectError):
     """A CIRA device that has no tunnel to this console now; it is reachable again once it dials back in."""
 
+    def __init__(self, reason: str, *, host: str | None = None) -> None:
+        super().__init__(f"device offline (CIRA): {reason}", host=host)
+        self.reason = reason
+
 
 class CiraRoutes(Protocol):
     """How the console reaches devices that dial in (``console.mps`` implements it)."""
@@ -101,7 +105,7 @@ class OfflineConnector(aiohttp.BaseConnector):
         self.reason = reason
 
     async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109 -- aiohttp's
-        raise DeviceOffline(f"device offline (CIRA): {self.reason}", host=self.host)
+        raise DeviceOffline(self.reason, host=self.host)
 
 
 class DeviceCheckError(Exception):
@@ -224,7 +228,7 @@ class DeviceConnector:
         if target.transport is Transport.CIRA:
             async def through_tunnel() -> RedirectionStream:
                 if self.cira is None:
-                    raise DeviceOffline("device offline (CIRA): this console runs no MPS", host=target.host)
+                    raise DeviceOffline("this console runs no MPS", host=target.host)
                 return await self.cira.open_redirection(target, timeout)
 
             return through_tunnel

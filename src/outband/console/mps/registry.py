@@ -4,8 +4,8 @@ A device is published once its tunnel has registered a WS-MAN port (AMT register
 the redirection ports, one after the other); from then on the device connector's CIRA traffic goes through it.
 A device has at most one tunnel here: a newer one replaces the older (AMT that lost its connection without a
 word dials again before the MPS notices the old one is dead), and only the tunnel that is current may withdraw
-the device.  Routes read the registry when a connection is made, so a client made before a reconnect uses the
-new tunnel.
+the device.  Routes read the registry when a client first connects and keep that tunnel for the client's life
+(a job attempt, a session): the next attempt finds the device's tunnel of that moment.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class TunnelRegistry:
         fingerprint, else the certificate chain and name)."""
         tunnel = self.get(target.device_id)
         if tunnel is None:
-            raise DeviceOffline(f"device offline (CIRA): {NO_TUNNEL}", host=target.host)
+            raise DeviceOffline(NO_TUNNEL, host=target.host)
         port = REDIRECTION_TLS_PORT if target.use_tls else REDIRECTION_PORT
         pinned = normalize_fingerprint(target.fingerprint) if target.use_tls and target.fingerprint else None
         context = client_context(verify=pinned is None) if target.use_tls else None
