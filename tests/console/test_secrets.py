@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from tests.console._kit import ADMIN_PASSWORD, asgi_client, login
 
 from outband.console.config import Settings
@@ -101,6 +101,9 @@ async def test_rotation_keeps_every_credential(tmp_path, db_url):
     runtime = await open_runtime(with_keys(old))
     try:
         await add_devices(runtime)
+        async with runtime.db.write() as session:  # one device also has its own CIRA (MPS) password
+            await session.execute(update(Device).where(Device.name == "pc-0")
+                                  .values(cira_password_enc=runtime.box.encrypt("cira-secret")))
     finally:
         await runtime.close()
     with pytest.raises(SecretKeyError, match="cannot be decrypted"):
@@ -120,6 +123,9 @@ async def test_rotation_keeps_every_credential(tmp_path, db_url):
     try:
         tokens = await stored_tokens(runtime)
         assert [runtime.box.decrypt(t) for t in tokens] == [f"{PASSWORD}-{i}" for i in range(3)]
+        async with runtime.db.read() as session:
+            cira = (await session.execute(select(Device.cira_password_enc).where(Device.name == "pc-0"))).scalar_one()
+        assert runtime.box.decrypt(cira) == "cira-secret"
         with pytest.raises(SecretKeyError):
             SecretBox([old]).decrypt(tokens[0])
     finally:

@@ -158,15 +158,18 @@ async def rotate_credentials(db: Database, box: SecretBox, *, batch: int = ROTAT
     while True:
         async with db.write() as session:
             rows = (await session.execute(
-                select(Device.id, Device.password_enc).where(Device.id > last_id).order_by(Device.id).limit(batch)
+                select(Device.id, Device.password_enc, Device.cira_password_enc)
+                .where(Device.id > last_id).order_by(Device.id).limit(batch)
             )).all()
-            for device_id, token in rows:
+            for device_id, token, cira_token in rows:
                 try:
-                    new_token = box.rotate(token)
+                    values = {"password_enc": box.rotate(token)}
+                    if cira_token is not None:  # a device's own CIRA (MPS) password is a credential too
+                        values["cira_password_enc"] = box.rotate(cira_token)
                 except SecretKeyError:
                     report.failed.append(device_id)
                     continue
-                await session.execute(update(Device).where(Device.id == device_id).values(password_enc=new_token))
+                await session.execute(update(Device).where(Device.id == device_id).values(**values))
                 report.rotated += 1
         if len(rows) < batch:
             return report
