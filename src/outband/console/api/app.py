@@ -26,7 +26,6 @@ from ... import __version__
 from ..runtime import Runtime
 from ..web.serve import WebApp
 from .deps import route_permission
-from .routes import operations as operation_routes
 from .routes import (
     audit,
     auth,
@@ -40,6 +39,7 @@ from .routes import (
     system,
     users,
 )
+from .routes import operations as operation_routes
 
 API_ROUTERS: Final[Sequence[APIRouter]] = (
     auth.router, users.router, devices.router, device_data.router, discovery.router, audit.router, system.router,
