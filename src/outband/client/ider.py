@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from ..aio.errors import BadResponse, TransportError
@@ -41,7 +40,7 @@ from ..proto.redir.session import AuthType
 from ..proto.wsman import EndpointReference
 from ..proto.wsman.namespaces import resource_uri
 from .amt import AmtClient
-from .redirection import StreamFactory
+from .redirection import OpenCloseSession, StreamFactory
 from .services import power_state, request_power
 from .streams import direct_stream
 
@@ -103,7 +102,7 @@ class Progress:
         return self.bytes_sent / self.elapsed if self.elapsed > 0 else 0.0
 
 
-class IderSession:
+class IderSession(OpenCloseSession):
     """Serve ``cd`` and/or ``floppy`` (paths or :class:`Medium` objects) to one device over IDE-R.
 
     >>> async with IderSession("10.0.0.5", password=secret, cd="install.iso") as ider:   # doctest: +SKIP
@@ -163,14 +162,6 @@ class IderSession:
         return source
 
     # ------------------------------------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> IderSession:
-        await self.open()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Connect, log in, start IDE-R and attach the drives; raises a

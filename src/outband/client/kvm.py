@@ -20,7 +20,6 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Final
 
 from ..aio.errors import BadResponse, RequestTimeout, TransportError
@@ -35,7 +34,7 @@ from ..proto.rfb.errors import RfbProtocolError
 from ..proto.rfb.keys import keysyms_for_text
 from ..proto.rfb.pixels import RGB565, PixelFormat
 from ..proto.rfb.relay import ViewerFilter
-from .redirection import StreamFactory
+from .redirection import OpenCloseSession, StreamFactory
 from .streams import direct_stream
 
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
@@ -100,7 +99,7 @@ async def _opening(client: RedirectionClient, host: str) -> bytes:
             return rest
 
 
-class KvmSession:
+class KvmSession(OpenCloseSession):
     """The device's screen, keyboard and mouse.
 
     >>> async with KvmSession("10.0.0.5", password=secret) as kvm:            # doctest: +SKIP
@@ -142,14 +141,6 @@ class KvmSession:
         self.end_reason: str | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> KvmSession:
-        await self.open()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Log in, open the KVM channel, and finish the RFB handshake and the first full update."""

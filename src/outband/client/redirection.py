@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Final
+from typing import Final, Self
 
 from ..aio.errors import BadResponse, TransportError
 from ..aio.redirection import (
@@ -48,7 +48,25 @@ END_TIMEOUT: Final = 2.0
 """How long :meth:`SolSession.close` waits for the device to confirm the end of SOL."""
 
 
-class SolSession:
+class OpenCloseSession:
+    """``async with`` for redirection sessions: open() on entry, close() on exit, whatever happened."""
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+
+class SolSession(OpenCloseSession):
     """Serial-over-LAN to one device.
 
     >>> async with SolSession("10.0.0.5", password=secret) as sol:          # doctest: +SKIP
@@ -100,14 +118,6 @@ class SolSession:
         self.end_reason: str | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> SolSession:
-        await self.open()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Connect, log in and start SOL; raises a :class:`~outband.aio.errors.TransportError` subclass
