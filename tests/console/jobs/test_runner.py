@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import delete, select, update
 from tests.console.jobs._faults import black_hole
 from tests.console.jobs._fleet import Fleet, running_fleet
-from tests.console.jobs._kit import by_name, wait_job
+from tests.console.jobs._kit import by_name, eventually, wait_job
 
-from outband.console.db.models import Device, Job, JobDevice, Status
+from outband.console.db.models import Device, Job, JobDevice, Status, Transport
 from outband.console.jobs import store
 from outband.console.jobs.execute import RetryPolicy
 from outband.console.jobs.runner import JobRequest, LocalRunner, wait_for_job
+from outband.console.mps.registry import TunnelRegistry
 from outband.engine.platforms.base import PowerState
 from outband.proto.amtlog import AuditApp
 
@@ -200,3 +201,51 @@ async def test_a_stopped_runner_leaves_work_for_the_next_start(runtime, api, fle
     finally:
         await fresh.stop()
     assert final["counts"]["succeeded"] == 8
+
+
+async def cira_laptop(runtime, api, name: str) -> int:
+    """A CIRA device that has never dialled in."""
+    reply = await api.post("/api/devices?check=false", json={"name": name, "host": f"{name}.example",
+                                                            "password": "Any-pass-1!"})
+    assert reply.status_code == 201, reply.text
+    async with runtime.db.write() as session:
+        await session.execute(update(Device).where(Device.name == name).values(transport=Transport.CIRA))
+    return reply.json()["id"]
+
+
+async def test_an_offline_cira_device_waits_without_spending_attempts_then_fails_as_offline(runtime, api, monkeypatch):
+    runner = runtime.service("jobs")
+    monkeypatch.setattr(runner, "retry", RetryPolicy(max_attempts=1, offline_wait=0.6, offline_poll=0.1))
+    await cira_laptop(runtime, api, "laptop")
+    retries = runner.metrics.retries.labels(operation="power", reason="offline")
+    before = retries._value.get()
+    job = (await api.post("/api/operations/power", json={"target": {"names": ["laptop"]},
+                                                         "params": {"action": "on"}})).json()
+    done = await wait_job(api, job["id"])
+    (row,) = done["devices"]
+    assert (done["status"], row["status"], row["reason"]) == ("failed", "failed", "offline"), done
+    assert row["attempts"] == 1  # one attempt allowed, yet it was looked for several times
+    assert retries._value.get() - before >= 2
+    assert "did not dial in within 0.6 s" in row["error"]
+    async with runtime.db.read() as session:
+        device = (await session.execute(select(Device).where(Device.name == "laptop"))).scalar_one()
+    assert device.reachable is False
+    assert "offline" in device.last_error
+
+
+async def test_cancelling_a_job_forgets_its_wait_for_an_offline_device(runtime, api, monkeypatch):
+    registry = TunnelRegistry()
+    monkeypatch.setattr(runtime.connector, "cira", registry)
+    device_id = await cira_laptop(runtime, api, "closed-laptop")
+    job = (await api.post("/api/operations/power", json={"target": {"names": ["closed-laptop"]},
+                                                         "params": {"action": "on"}})).json()
+
+    async def waiting_for_it() -> bool:
+        return bool(registry._waiters.get(device_id))
+
+    await eventually(waiting_for_it)
+    assert (await api.post(f"/api/jobs/{job['id']}/cancel")).status_code in (200, 202)
+    done = await wait_job(api, job["id"])
+    assert done["status"] == "cancelled"
+    assert done["devices"][0]["status"] == "cancelled"
+    assert device_id not in registry._waiters

@@ -94,6 +94,10 @@ class CiraRoutes(Protocol):
         raises a ConnectError."""
         ...
 
+    def when_online(self, device_id: int, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` once when the device next dials in; returns what cancels that."""
+        ...
+
 
 class OfflineConnector(aiohttp.BaseConnector):
     """Connections that cannot be made: every one fails with :class:`DeviceOffline` (the request is never sent,
@@ -221,6 +225,13 @@ class DeviceConnector:
         if self.cira is None:
             return OfflineConnector(target.host, "this console runs no MPS")
         return self.cira.connector(target)
+
+    def when_online(self, target: DeviceTarget, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Have ``callback`` called once when a CIRA device dials in (None: nothing to wait for here -- a LAN
+        device, or no MPS in this process); the returned function cancels the wish."""
+        if target.transport is not Transport.CIRA or self.cira is None or target.device_id is None:
+            return None
+        return self.cira.when_online(target.device_id, callback)
 
     def redirection_streams(self, target: DeviceTarget, timeout: float) -> StreamFactory:
         """How to reach the device's redirection service: its port over TCP (over TLS pinned to its stored

@@ -5,6 +5,8 @@ Failures are sorted by what may be done next:
 =================  =============================================  =====================================
 reason             what happened                                  next
 =================  =============================================  =====================================
+offline            a CIRA device with no tunnel to this console:   wait for it to dial in, up to the
+                   nothing was sent                               offline wait (not an attempt)
 unreachable        no connection (refused, no route, connect       retry with backoff
                    timeout): the request never left
 timeout            no answer in time                              retry if the operation may be repeated
@@ -15,6 +17,12 @@ refused            the device answered no (ReturnValue, fault)    final
 bad_response       an answer that is not the protocol             final
 error              a fault of the console itself (logged)         final
 =================  =============================================  =====================================
+
+A CIRA device that is away is not failing: it is a laptop that is closed, and the operation should reach it
+when it next dials in (AMT dials on its own schedule: a periodic trigger, a user's key press).  So ``offline``
+spends no attempt; the device waits, woken the moment its tunnel is published (and looked at again every
+``offline_poll`` seconds in case it dialled another MPS node), for at most ``offline_wait`` seconds from its
+first try in the job, after which it fails with reason ``offline``.
 
 "May be repeated" is :attr:`Operation.repeatable`: after a timeout or a dropped connection the device may
 have acted, and a reset is not sent twice on a guess.  Retries wait ``base * 2**(attempt-1)`` seconds, capped,
@@ -37,7 +45,7 @@ from ...aio.errors import AuthenticationError, BadResponse, ConnectError, Reques
 from ...proto.wsman import WsmanFault
 from ..db.base import utcnow
 from ..db.models import Status
-from ..devices.connect import DeviceConnector, DeviceTarget
+from ..devices.connect import DeviceConnector, DeviceOffline, DeviceTarget
 from .operations import Operation, OperationRefused, device_state
 from .store import Outcome, Unit, record
 
@@ -52,6 +60,10 @@ class RetryPolicy:
     max_attempts: int = 3
     base: float = 1.0
     cap: float = 60.0
+    offline_wait: float = 900.0
+    """Seconds a job waits for an offline CIRA device, from its first try (0: fail at once)."""
+    offline_poll: float = 30.0
+    """Seconds between looks at a device still offline (the tunnel's arrival wakes it sooner)."""
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -61,6 +73,8 @@ class RetryPolicy:
 
 def classify(exc: BaseException) -> tuple[str, bool]:
     """(reason, transient) for a failed attempt; transient failures may be retried."""
+    if isinstance(exc, DeviceOffline):
+        return "offline", True
     if isinstance(exc, OperationRefused | WsmanFault):
         return "refused", False
     if isinstance(exc, AuthenticationError):
@@ -81,9 +95,10 @@ MAYBE_DELIVERED: Final = frozenset({"timeout", "connection_lost"})
 
 
 async def attempt(connector: DeviceConnector, operation: Operation, params: Any, target: DeviceTarget, *,
-                  attempt_number: int, policy: RetryPolicy) -> tuple[Outcome, float]:
+                  attempt_number: int, policy: RetryPolicy, first_try: dt.datetime) -> tuple[Outcome, float]:
     """Run the operation once; returns its outcome (a success carries the raw result, which :func:`persist`
-    hands to the operation's store step) and the seconds it took."""
+    hands to the operation's store step) and the seconds it took.  ``first_try``: when the job first tried the
+    device (the offline wait runs from there)."""
     started = time.perf_counter()
     client = connector.client(target, operation=operation.name)
     try:
@@ -96,8 +111,10 @@ async def attempt(connector: DeviceConnector, operation: Operation, params: Any,
             message = f"console error: {type(exc).__name__}: {exc}"
         else:
             message = str(exc) or type(exc).__name__
-        reachable = reason not in ("unreachable", "timeout", "connection_lost", "auth_refused", "error")
+        reachable = reason not in ("offline", "unreachable", "timeout", "connection_lost", "auth_refused", "error")
         state_known = reason != "error"
+        if reason == "offline":
+            return _offline(message, policy, first_try), seconds
         retry = transient and attempt_number < policy.max_attempts and (
             reason not in MAYBE_DELIVERED or operation.repeatable(params))
         if retry:
@@ -113,6 +130,18 @@ async def attempt(connector: DeviceConnector, operation: Operation, params: Any,
         await client.close()
     seconds = time.perf_counter() - started
     return Outcome(Status.SUCCEEDED, result=raw, state=device_state(raw), reachable=True), seconds
+
+
+def _offline(message: str, policy: RetryPolicy, first_try: dt.datetime) -> Outcome:
+    """Wait on (pending, the attempt not counted) while the offline wait lasts, else fail as offline."""
+    now = utcnow()
+    left = (first_try - now).total_seconds() + policy.offline_wait
+    if left <= 0:
+        return Outcome(Status.FAILED, error=f"{message}; it did not dial in within {policy.offline_wait:g} s",
+                       reason="offline", reachable=False)
+    delay = min(left, policy.offline_poll)
+    return Outcome(Status.PENDING, error=f"{message}; waiting up to {left:.0f} s more for it to dial in",
+                   reason="offline", retry_at=now + dt.timedelta(seconds=delay), reachable=False, counted=False)
 
 
 async def persist(session: AsyncSession, items: list[tuple[Unit, Operation, Outcome]]) -> list[Outcome]:

@@ -34,7 +34,7 @@ import functools
 import logging
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -158,6 +158,19 @@ async def load_targets(session: AsyncSession, box: SecretBox, units: Sequence[Un
     return found
 
 
+@dataclass(slots=True)
+class Waiting:
+    """A device waiting for its retry: the timer, and the wish to be woken when it dials in (CIRA)."""
+
+    timer: asyncio.TimerHandle
+    forget_online: Callable[[], None] | None = None
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+        if self.forget_online is not None:
+            self.forget_online()
+
+
 @dataclass(eq=False)
 class LiveJob:
     """A job's rows being driven in this process: what is ready, running, waiting for a retry."""
@@ -170,7 +183,7 @@ class LiveJob:
     total: int
     ready: deque[Unit] = field(default_factory=deque)
     tasks: dict[asyncio.Task[None], Unit] = field(default_factory=dict)
-    delayed: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
+    delayed: dict[int, Waiting] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_loaded: int = 0
     exhausted: bool = False
@@ -249,6 +262,7 @@ class LocalRunner:
         for live in self._jobs.values():
             live.stopping = True
             self._stop_waiting(live)
+            self._drop_delayed(live)  # their rows stay pending: the next start resumes them
             live.wake.set()
         drivers = list(self._drivers.values())
         if drivers:
@@ -298,10 +312,7 @@ class LocalRunner:
     def _cancel_live(self, live: LiveJob) -> None:
         live.cancelling = True
         self._stop_waiting(live)
-        for handle in live.delayed.values():
-            handle.cancel()
-        self.metrics.waiting_retry.dec(len(live.delayed))
-        live.delayed.clear()
+        self._drop_delayed(live)
         live.ready.clear()
         live.exhausted = True
         live.wake.set()
@@ -426,6 +437,12 @@ class LocalRunner:
             if not unit.started:
                 task.cancel()
 
+    def _drop_delayed(self, live: LiveJob) -> None:
+        for waiting in live.delayed.values():
+            waiting.cancel()
+        self.metrics.waiting_retry.dec(len(live.delayed))
+        live.delayed.clear()
+
     def _unit_done(self, live: LiveJob, task: asyncio.Task[None]) -> None:
         live.tasks.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
@@ -450,12 +467,13 @@ class LocalRunner:
                 if not await self.writer.write_item(store.claim, unit.row_id):
                     return  # cancelled meanwhile
                 unit.attempts += 1
+                unit.first_try = unit.first_try or utcnow()
                 live.move(Status.PENDING, Status.RUNNING)
                 self.metrics.in_flight.inc()
                 try:
                     outcome, seconds = await execute.attempt(
                         self.runtime.connector, live.operation, live.params, unit.target,
-                        attempt_number=unit.attempts, policy=self.retry)
+                        attempt_number=unit.attempts, policy=self.retry, first_try=unit.first_try)
                 finally:
                     self.metrics.in_flight.dec()
                 self.metrics.attempt_seconds.labels(operation=live.operation.name).observe(seconds)
@@ -472,8 +490,10 @@ class LocalRunner:
         name = live.operation.name
         if stored.status is Status.PENDING:
             self.metrics.retries.labels(operation=name, reason=stored.reason or "unknown").inc()
+            if not stored.counted:
+                unit.attempts -= 1
             delay = max(0.0, (stored.retry_at - utcnow()).total_seconds()) if stored.retry_at else 0.0
-            self._retry_later(live, unit, delay)
+            self._retry_later(live, unit, delay, sooner_if_online=stored.reason == "offline")
             self.events.publish(live.spec.id, {
                 "type": "retry", "job_id": live.spec.id, "device_id": unit.device_id, "device_name": unit.device_name,
                 "attempts": unit.attempts, "reason": stored.reason, "error": stored.error, "retry_in": round(delay, 3),
@@ -486,18 +506,24 @@ class LocalRunner:
             "reason": stored.reason, "counts": dict(live.counts),
         })
 
-    def _retry_later(self, live: LiveJob, unit: Unit, delay: float) -> None:
+    def _retry_later(self, live: LiveJob, unit: Unit, delay: float, *, sooner_if_online: bool = False) -> None:
+        """Run the device again after ``delay``, or (an offline CIRA device) as soon as it dials in."""
         unit.started = False
         if live.halted():
             return  # the row stays pending: cancelled when the job closes, or resumed after a restart
 
         def due() -> None:
-            if live.delayed.pop(unit.row_id, None) is not None:
+            waiting = live.delayed.pop(unit.row_id, None)
+            if waiting is not None:
+                waiting.cancel()
                 self.metrics.waiting_retry.dec()
                 live.ready.appendleft(unit)
                 live.wake.set()
 
-        live.delayed[unit.row_id] = asyncio.get_running_loop().call_later(delay, due)
+        waiting = Waiting(asyncio.get_running_loop().call_later(delay, due))
+        if sooner_if_online and unit.target is not None:
+            waiting.forget_online = self.runtime.connector.when_online(unit.target, due)
+        live.delayed[unit.row_id] = waiting
         self.metrics.waiting_retry.inc()
 
 

@@ -48,8 +48,9 @@ class JobPublic(BaseModel):
 
 class JobDevicePublic(BaseModel):
     """One device's part in a job.  ``reason`` classifies a failure (or the last transient one of a device
-    waiting for a retry): unreachable, timeout, connection_lost, auth_refused, refused, bad_response,
-    interrupted, no_device, bad_params, error."""
+    waiting for a retry): offline (a CIRA device without a tunnel: it waits for the device to dial in, without
+    spending attempts), unreachable, timeout, connection_lost, auth_refused, refused, bad_response, interrupted,
+    no_device, bad_params, error."""
 
     model_config = ConfigDict(from_attributes=True)
 

@@ -10,6 +10,7 @@ Settings (environment variables, like the console's own)::
     OUTBAND_JOB_CONCURRENCY    devices in flight at once (default: OUTBAND_DEVICE_CONCURRENCY)
     OUTBAND_JOB_ATTEMPTS       attempts per device for transient failures (3)
     OUTBAND_JOB_RETRY_SECONDS  first retry delay, doubling per attempt with jitter (1.0)
+    OUTBAND_JOB_OFFLINE_WAIT   seconds a job waits for a CIRA device that has not dialled in (900; 0: fail at once)
     OUTBAND_HEALTH_INTERVAL    seconds between health polls of a device (60; 0 turns the poller off)
     OUTBAND_HEALTH_CONCURRENCY polls at once (32)
 """
@@ -35,6 +36,7 @@ class JobSettings(BaseSettings):
     job_concurrency: int | None = Field(default=None, ge=1, le=10_000)
     job_attempts: int = Field(default=3, ge=1, le=20)
     job_retry_seconds: float = Field(default=1.0, gt=0, le=600)
+    job_offline_wait: float = Field(default=900.0, ge=0, le=7 * 86_400)
     health_interval: float = Field(default=60.0, ge=0, le=86_400)
     health_concurrency: int = Field(default=32, ge=1, le=4096)
 
@@ -42,7 +44,8 @@ class JobSettings(BaseSettings):
 def job_services(settings: JobSettings | None = None) -> list[Service]:
     """The runner, the scheduler and (unless its interval is 0) the health poller, in start order."""
     settings = settings or JobSettings()
-    retry = RetryPolicy(max_attempts=settings.job_attempts, base=settings.job_retry_seconds)
+    retry = RetryPolicy(max_attempts=settings.job_attempts, base=settings.job_retry_seconds,
+                        offline_wait=settings.job_offline_wait)
     runner: Service
     if settings.job_runner == "procrastinate":
         from .procrastinate import ProcrastinateRunner  # optional: needs the procrastinate package

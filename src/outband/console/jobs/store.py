@@ -5,7 +5,8 @@ Theory of operation (a device's row)::
     pending --claim--> running --success--> succeeded
        ^                  |----refusal----> failed
        |                  |----cancelled before it ran: pending --> cancelled
-       +---retry later----+     (a transport failure, attempts left, the operation may be repeated)
+       +---retry later----+     (a transport failure, attempts left, the operation may be repeated;
+                                or a CIRA device offline: the attempt is given back, nothing was sent)
 
 ``claim`` is a compare-and-set (``WHERE status = 'pending'``) committed *before* the device is contacted, so
 after a crash a ``running`` row means "the request may have reached the device": :func:`resume_interrupted`
@@ -45,6 +46,8 @@ class Unit:
     device_id: int | None
     device_name: str
     attempts: int
+    first_try: dt.datetime | None = None
+    """When the job first claimed this device (the offline wait runs from there)."""
     target: DeviceTarget | None = field(default=None, repr=False)
     started: bool = False
     """Claimed: from here on its outcome must be recorded (it is not cancelled any more)."""
@@ -73,6 +76,8 @@ class Outcome:
     """Device state learnt on the way (power_state, amt_version, uuid)."""
     reachable: bool | None = None
     """Whether the device answered (None: this attempt says nothing about it)."""
+    counted: bool = True
+    """Whether this attempt counts against the device's attempts (not when the device was offline)."""
 
 
 async def create_job(session: AsyncSession, *, operation: str, params: Mapping[str, Any], device_ids: Sequence[int],
@@ -127,11 +132,11 @@ async def resume_interrupted(session: AsyncSession, job_id: int, *, repeatable: 
 async def pending_units(session: AsyncSession, job_id: int, *, after: int = 0, last: int = 2**31 - 1,
                         limit: int = PAGE) -> list[Unit]:
     rows = await session.execute(
-        select(JobDevice.id, JobDevice.device_id, JobDevice.device_name, JobDevice.attempts)
+        select(JobDevice.id, JobDevice.device_id, JobDevice.device_name, JobDevice.attempts, JobDevice.started_at)
         .where(JobDevice.job_id == job_id, JobDevice.status == Status.PENDING, JobDevice.id > after,
                JobDevice.id <= last)
         .order_by(JobDevice.id).limit(limit))
-    return [Unit(row_id, device_id, name, attempts) for row_id, device_id, name, attempts in rows]
+    return [Unit(row_id, device_id, name, attempts, started) for row_id, device_id, name, attempts, started in rows]
 
 
 async def claim(session: AsyncSession, row_ids: list[int]) -> list[bool]:
@@ -153,7 +158,8 @@ _ROWS = cast(Table, JobDevice.__table__)
 _DEVICES = cast(Table, Device.__table__)
 _ROW_UPDATE = (update(_ROWS).where(_ROWS.c.id == bindparam("row"))
                .values(status=bindparam("status"), error=bindparam("error"), result=bindparam("result"),
-                       finished_at=bindparam("finished"), next_attempt_at=bindparam("next_attempt")))
+                       finished_at=bindparam("finished"), next_attempt_at=bindparam("next_attempt"),
+                       attempts=_ROWS.c.attempts - bindparam("given_back", type_=Integer)))
 _DEVICE_UPDATE = (update(_DEVICES).where(_DEVICES.c.id == bindparam("device")).values(
     reachable=bindparam("reachable"),
     last_checked_at=bindparam("now"),
@@ -177,7 +183,8 @@ async def record(session: AsyncSession, outcomes: list[tuple[Unit, Outcome]]) ->
             result["reason"] = outcome.reason
         rows.append({"row": unit.row_id, "status": outcome.status, "error": _short(outcome.error),
                      "result": result or None, "finished": now if final else None,
-                     "next_attempt": None if final else outcome.retry_at})
+                     "next_attempt": None if final else outcome.retry_at,
+                     "given_back": 0 if outcome.counted else 1})
         if unit.device_id is not None and outcome.reachable is not None:
             state = {key: outcome.state.get(key) for key in ("power_state", "amt_version", "uuid")}
             devices.append({"device": unit.device_id, "reachable": outcome.reachable, "now": now,

@@ -5,7 +5,9 @@ the redirection ports, one after the other); from then on the device connector's
 A device has at most one tunnel here: a newer one replaces the older (AMT that lost its connection without a
 word dials again before the MPS notices the old one is dead), and only the tunnel that is current may withdraw
 the device.  Routes read the registry when a client first connects and keep that tunnel for the client's life
-(a job attempt, a session): the next attempt finds the device's tunnel of that moment.
+(a job attempt, a session): the next attempt finds the device's tunnel of that moment.  Whoever waits for an
+absent device (a job) asks to be told when it is published (:meth:`TunnelRegistry.when_online`): one callback
+per waiter, called for that device only, so 10,000 devices dialling back in wake 10,000 waiters once each.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class TunnelRegistry:
     def __init__(self) -> None:
         self._tunnels: dict[int, MpsTunnel] = {}
         self._changed = asyncio.Event()
+        self._waiters: dict[int, dict[object, Callable[[], None]]] = {}
 
     def __len__(self) -> int:
         return len(self._tunnels)
@@ -52,6 +55,8 @@ class TunnelRegistry:
         replaced = self._tunnels.get(device_id)
         self._tunnels[device_id] = tunnel
         self._notify()
+        for callback in self._waiters.pop(device_id, {}).values():
+            callback()
         return replaced if replaced is not tunnel else None
 
     def withdraw(self, device_id: int, tunnel: MpsTunnel) -> bool:
@@ -65,6 +70,20 @@ class TunnelRegistry:
     def _notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
+
+    def when_online(self, device_id: int, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (once) when the device is next published here; returns what withdraws the wish."""
+        token = object()
+        self._waiters.setdefault(device_id, {})[token] = callback
+
+        def forget() -> None:
+            waiters = self._waiters.get(device_id)
+            if waiters is not None:
+                waiters.pop(token, None)
+                if not waiters:
+                    del self._waiters[device_id]
+
+        return forget
 
     async def wait_until(self, condition: Callable[[TunnelRegistry], bool]) -> None:
         """Wait without polling until ``condition(self)`` holds (bound it with ``asyncio.timeout``)."""
