@@ -41,9 +41,6 @@ from outband.engine.platforms.console import ConsoleTiming, SimConsole
 from outband.engine.platforms.framebuffer import TextFramebuffer
 from outband.engine.platforms.sim import SimMachine
 from outband.engine.redirection import RedirectionListener, default_handlers
-from outband.engine.redirection.ider import IderHandler
-from outband.engine.redirection.kvm import KvmHandler
-from outband.proto.redir.frames import SessionKind
 from outband.proto.redir.scsi import DriveKind, cdb_read_10, cdb_test_unit_ready
 from outband.proto.rfb import RfbClient, RfbServer
 from outband.proto.rfb.messages import encode_update_request
@@ -144,8 +141,8 @@ async def media_listener(env: RunningEngine) -> tuple[RedirectionListener, async
     optin = await amt.get("IPS_OptInService")
     optin["OptInRequired"] = 0
     await amt.put(optin)
-    handlers = {**default_handlers(), SessionKind.IDER: IderHandler(), SessionKind.KVM: KvmHandler(size=KVM_SIZE)}
-    listener = RedirectionListener(env.engine, handlers)
+    env.machine.display.size = KVM_SIZE
+    listener = RedirectionListener(env.engine, default_handlers())
     server = await asyncio.start_server(listener.serve, "127.0.0.1", 0)
     return listener, server, server.sockets[0].getsockname()[1]
 

@@ -14,14 +14,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.redir._kit import _listen, set_redirection
-from tests.redir._mediakit import enable_kvm
+from tests.redir._kit import set_redirection
 
 from outband.client.redirection import SolSession
 from outband.engine.platforms.qemu import QemuMachine, VmSpec
-from outband.engine.platforms.qemu.vnc import VncKvmHandler
-from outband.engine.redirection import RedirectionListener, default_handlers
-from outband.proto.redir.frames import SessionKind
 from outband.testing.engine import RunningEngine, running_engine
 from outband.testing.images import disk_image
 
@@ -79,21 +75,3 @@ async def read_until(sol: SolSession, pattern: bytes, *, seen: bytes = b"", with
             assert chunk, f"SOL ended ({sol.end_reason}) before {pattern!r}: {seen!r}"
             seen += chunk
     return seen
-
-
-@asynccontextmanager
-async def vm_kvm_port(env: RunningEngine) -> AsyncIterator[int]:
-    """A redirection listener whose KVM shows the VM's own display (``VncKvmHandler``), KVM enabled and no
-    consent asked; its port."""
-    handlers = {**default_handlers(), SessionKind.KVM: VncKvmHandler()}
-    listener = RedirectionListener(env.engine, handlers)
-    _host, servers = await _listen(listener, None, False)
-    await enable_kvm(env)
-    try:
-        yield int(servers[0].sockets[0].getsockname()[1])
-    finally:
-        for server in servers:
-            server.close()
-        await listener.aclose()
-        for server in servers:
-            await server.wait_closed()

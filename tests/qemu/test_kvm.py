@@ -1,10 +1,12 @@
-"""KVM of a real VM: QEMU's VNC display re-served as AMT KVM, keys typed into the VM's keyboard."""
+"""KVM of a real VM: QEMU's VNC display re-served as AMT KVM by the engine's own KVM kind, keys typed into the
+VM's keyboard."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.qemu._kit import MESSAGE, WAIT, machine_of, qemu_engine, read_until, spec, vm_kvm_port
+from tests.qemu._kit import MESSAGE, WAIT, machine_of, qemu_engine, read_until, spec
+from tests.redir._mediakit import enable_kvm
 
 from outband.client.kvm import KvmSession
 from outband.client.redirection import SolSession
@@ -22,11 +24,12 @@ def colours(session: KvmSession) -> set[bytes]:
 
 
 async def test_a_kvm_screenshot_of_the_vm_shows_its_screen_and_keys_reach_it(tmp_path: Path) -> None:
-    async with qemu_engine(spec(tmp_path)) as env, vm_kvm_port(env) as kvm_port, \
+    async with qemu_engine(spec(tmp_path)) as env, \
             SolSession(env.host, password=env.password, port=env.redirection_port) as sol:
+        await enable_kvm(env)
         assert await machine_of(env).request_power(PowerAction.ON)
         seen = await read_until(sol, MESSAGE.encode() + b"\r\n")
-        async with KvmSession(env.host, password=env.password, port=kvm_port, pixel_format=RGB888,
+        async with KvmSession(env.host, password=env.password, port=env.redirection_port, pixel_format=RGB888,
                               timeout=WAIT) as kvm:
             await kvm.wait_for(lambda k: (k.framebuffer.width, k.framebuffer.height) == VGA_TEXT
                                and len(colours(k)) > 1)

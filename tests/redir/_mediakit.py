@@ -1,5 +1,5 @@
-"""An engine whose redirection listener also serves IDE-R and KVM, with both switched on and no consent
-needed, for the IDE-R/KVM tests, the MeshCentral KVM peer test and the bench."""
+"""An engine with a redirection listener of the test's choosing (TLS, the standard ports, its timings), IDE-R and
+KVM switched on and no consent needed, for the IDE-R/KVM tests, the MeshCentral KVM peer test and the bench."""
 
 from __future__ import annotations
 
@@ -13,9 +13,6 @@ from outband.aio.tls import server_context
 from outband.client.amt import AmtClient
 from outband.engine.platforms.sim import SimMachine
 from outband.engine.redirection import RedirectionConfig, RedirectionListener, default_handlers
-from outband.engine.redirection.ider import IderHandler
-from outband.engine.redirection.kvm import KvmHandler
-from outband.proto.redir.frames import SessionKind
 from outband.testing.engine import RunningEngine, running_engine
 
 KVM_ENABLED = 2
@@ -37,9 +34,11 @@ async def enable_kvm(env: RunningEngine, *, consent: bool = False) -> None:
 async def media_engine(*, machine: SimMachine | None = None, kvm_size: tuple[int, int] | None = None,
                        password: str | None = None, tls_dir: Path | None = None, standard_ports: bool = False,
                        config: RedirectionConfig | None = None) -> AsyncIterator[RedirEnv]:
-    async with running_engine(machine=machine or instant_machine(), password=password, tls_dir=tls_dir) as env:
-        handlers = {**default_handlers(), SessionKind.IDER: IderHandler(), SessionKind.KVM: KvmHandler(size=kvm_size)}
-        listener = RedirectionListener(env.engine, handlers, config)
+    machine = machine or instant_machine()
+    if kvm_size is not None:
+        machine.display.size = kvm_size
+    async with running_engine(machine=machine, password=password, tls_dir=tls_dir) as env:
+        listener = RedirectionListener(env.engine, default_handlers(), config)
         tls = server_context(tls_dir / "cert.pem", tls_dir / "key.pem") if tls_dir is not None else None
         host, servers = await _listen(listener, tls, standard_ports)
         ports = [int(s.sockets[0].getsockname()[1]) for s in servers]

@@ -1,7 +1,8 @@
 """KVM end to end: our KvmSession against the engine's KVM kind over the redirection listener.  The screen is
 the sim console's text drawn by the framebuffer, read back glyph by glyph from the pixels our client decoded;
 keys typed over KVM reach the shell SOL talks to; screenshots are valid PNG; a local VNC bridge relays a
-viewer; and the KVM channel's opening, consent and switch behave as AMT's do."""
+viewer; a platform display that is pixels already (as a VM's) is served as it is, its input passed through; and
+the KVM channel's opening, consent and switch behave as AMT's do."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import struct
 import zlib
 
 import pytest
-from tests.redir._kit import audit_ids, eventually
+from tests.redir._kit import audit_ids, eventually, instant_machine
 from tests.redir._media import iso_image
 from tests.redir._mediakit import enable_kvm, media_engine
 
@@ -122,6 +123,64 @@ async def test_the_client_sees_the_console_and_a_key_press_updates_the_picture(f
             assert kvm.updates > updates
             assert screen_text(kvm, grid) == grid.text()
         await eventually(lambda: 1809 in audit_ids(r))
+        assert audit_ids(r)[-2:] == [1808, 1809]
+
+
+class PixelDisplay:
+    """A platform display that is pixels already, as a VM's is: a 64x32 picture in four colours, its own view,
+    recording the input it is given."""
+
+    hostname = "pixel-machine"
+    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
+    width, height = 64, 32
+
+    def __init__(self) -> None:
+        self.pixels = bytearray(([1] * 32 + [2] * 32) * 32)  # red left half, green right half
+        self.on_change = None
+        self.attached = False
+        self.input: list[tuple[object, ...]] = []
+
+    def view(self) -> PixelDisplay:
+        return self
+
+    def region(self, x: int, y: int, width: int, height: int) -> bytes:
+        return b"".join(bytes(self.pixels[row * self.width + x : row * self.width + x + width])
+                        for row in range(y, y + height))
+
+    def attach(self, on_change=None) -> None:
+        self.attached, self.on_change = True, on_change
+
+    def detach(self) -> None:
+        self.attached, self.on_change = False, None
+
+    def key(self, keysym: int, down: bool) -> None:
+        self.input.append(("key", keysym, down))
+
+    def pointer(self, buttons: int, x: int, y: int) -> None:
+        self.input.append(("pointer", buttons, x, y))
+
+    def rgb(self) -> bytes:
+        return b"".join(bytes(self.palette[index]) for index in self.pixels)
+
+
+async def test_a_display_that_is_pixels_already_is_shown_as_it_is_and_gets_keys_and_the_pointer() -> None:
+    display = PixelDisplay()
+    machine = instant_machine()
+    machine.display = display
+    async with media_engine(machine=machine) as r:
+        async with kvm_session(r, pixel_format=RGB888) as kvm:
+            assert (kvm.framebuffer.width, kvm.framebuffer.height) == (64, 32)
+            assert kvm.rfb.name == "pixel-machine"
+            assert kvm.rfb.rgb() == display.rgb()
+            display.pixels[: 64 * 8] = bytes([3]) * (64 * 8)  # the top 8 rows turn blue
+            display.on_change()
+            await kvm.wait_for(lambda k: k.rfb.rgb() == display.rgb())
+            await kvm.key(0xFFE3, down=True)  # Control_L: a keysym passed on as it is, not typed as text
+            await kvm.pointer(10, 20, buttons=1)
+            await eventually(lambda: len(display.input) == 2)
+            assert display.input == [("key", 0xFFE3, True), ("pointer", 1, 10, 20)]
+        await eventually(lambda: 1809 in audit_ids(r))
+        assert not display.attached
         assert audit_ids(r)[-2:] == [1808, 1809]
 
 

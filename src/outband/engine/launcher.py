@@ -157,8 +157,5 @@ async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProf
         await server.stop()
         database.close()
         raise
-    if vm_machine is not None:  # a VM's screen is pixels: its KVM kind reads QEMU's VNC (platforms/qemu/vnc.py)
-        for listener in server.redirection.values():
-            listener.handlers.update(vm_machine.redirection_handlers())
     attach_cira(server, opts.cira)
     return Launched(server, engines, database, generated, fingerprint, addresses)

@@ -4,6 +4,11 @@ The engine speaks AMT; a platform only knows machines: it powers them, boots the
 their hardware, and tells the engine what happened (power transitions, boots, watchdog expiry) through
 listeners.  Keeping this seam small (as sushy-tools' systems drivers do) lets ``sim`` and ``qemu`` share
 every AMT service above it.
+
+A machine with a screen offers it as ``platform.display``, a :class:`Display`: pixels (palette indices, as our
+RFB server encodes them) that a KVM session follows, and the session's keyboard and mouse.  The sim draws its
+text console into such pixels (``framebuffer.TextDisplay``), the QEMU platform reads the VM's own display over
+VNC (``qemu/vnc.py``); the engine's one KVM kind (``redirection/kvm.py``) serves either.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from ...proto.rfb.server import IndexedSurface
 from .profile import HardwareProfile
 
 
@@ -89,6 +95,40 @@ class PlatformEvent:
 
 
 Listener = Callable[[PlatformEvent], None]
+
+
+class DisplayView(IndexedSurface, Protocol):
+    """One KVM session's view of a :class:`Display`: its picture (size, palette, ``region``), which it follows
+    between :meth:`attach` and :meth:`detach`, and its input.  A view per session keeps per-session state
+    (the text display's modifier keys, the follower VNC counts) from outliving the session."""
+
+    def attach(self, on_change: Callable[[], None] | None = None) -> None:
+        """Follow the display; ``on_change`` is called after each change (the session wakes up to send it)."""
+        ...
+
+    def detach(self) -> None: ...
+
+    def key(self, keysym: int, down: bool) -> None:
+        """An X keysym pressed or released (an RFB KeyEvent)."""
+        ...
+
+    def pointer(self, buttons: int, x: int, y: int) -> None:
+        """The mouse at (x, y) with its button mask (an RFB PointerEvent)."""
+        ...
+
+
+@runtime_checkable
+class Display(Protocol):
+    """A machine's screen, keyboard and mouse, as KVM serves them (``platform.display``)."""
+
+    @property
+    def hostname(self) -> str:
+        """The desktop's name (RFB ServerInit)."""
+        ...
+
+    def view(self) -> DisplayView:
+        """A view for one KVM session (it follows the display once attached)."""
+        ...
 
 
 class Platform(Protocol):

@@ -10,12 +10,20 @@ larger than the text (1024x768, say) shows the text centred on black.
 The font is our own: 5x7 glyphs with two descender rows, written below as hex rows, stretched to the 8x16
 cell (columns 1-5; rows 1-15, most rows doubled).  Every printable ASCII character has a distinct glyph, so
 a screenshot can be read back into text (:meth:`TextFramebuffer.read_text`); anything else shows as a box.
+
+:class:`TextDisplay` makes a text console a platform :class:`~outband.engine.platforms.base.Display`, the sim's
+``SimMachine.display``: each KVM session gets its own framebuffer of the console's screen (what SOL shows is
+what KVM shows) and its own :class:`~outband.proto.rfb.keys.TerminalKeyboard`, which turns key events into the
+bytes a terminal would type for the same console input SOL writes to.  The pointer has nothing to point at on
+a text screen and is ignored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
+
+from ...proto.rfb.keys import TerminalKeyboard
 
 RGB = tuple[int, int, int]
 CELL_HEIGHT: Final = 16
@@ -227,4 +235,51 @@ class TextFramebuffer:
         return lines
 
 
-__all__ = ["CELL_HEIGHT", "FONT", "MISSING_GLYPH", "VGA_PALETTE", "TextFramebuffer", "TextGrid"]
+class TextConsole(Protocol):
+    """What a :class:`TextDisplay` shows and types into (the sim's ``SimConsole``)."""
+
+    @property
+    def hostname(self) -> str: ...
+
+    @property
+    def screen(self) -> TextGrid: ...
+
+    def input(self, data: bytes) -> None: ...
+
+
+class TextDisplay:
+    """A text console as a platform display (:class:`~outband.engine.platforms.base.Display`)."""
+
+    def __init__(self, console: TextConsole, *, size: tuple[int, int] | None = None) -> None:
+        self.console = console
+        self.size = size
+        """The desktop size of the sessions opened from now on (None: the text's, 720x400); a larger one shows
+        the text centred."""
+
+    @property
+    def hostname(self) -> str:
+        return self.console.hostname
+
+    def view(self) -> TextView:
+        return TextView(self.console, size=self.size)
+
+
+class TextView(TextFramebuffer):
+    """One KVM session's view of a :class:`TextDisplay`: its own picture of the screen and its own keyboard."""
+
+    def __init__(self, console: TextConsole, *, size: tuple[int, int] | None = None) -> None:
+        super().__init__(console.screen, size=size)
+        self.console = console
+        self.keyboard = TerminalKeyboard()
+
+    def key(self, keysym: int, down: bool) -> None:
+        typed = self.keyboard.event(keysym, down)
+        if typed:
+            self.console.input(typed)
+
+    def pointer(self, buttons: int, x: int, y: int) -> None:
+        """Nothing to point at on a text screen."""
+
+
+__all__ = ["CELL_HEIGHT", "FONT", "MISSING_GLYPH", "VGA_PALETTE", "TextConsole", "TextDisplay", "TextFramebuffer",
+           "TextGrid", "TextView"]

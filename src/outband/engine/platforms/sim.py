@@ -8,7 +8,8 @@ the machine reports what it booted from.  Events go to listeners (the engine's e
 
 The machine has a console (``console.py``): each boot runs POST, the boot loader and a shell on its serial
 port and text screen; powering off (or sleeping, or a reset) stops it, and the shell's poweroff and reboot
-commands come back here as power requests.
+commands come back here as power requests.  The text screen, drawn as VGA text mode, is the machine's display
+for KVM (``display``, a ``framebuffer.TextDisplay``).
 
 The simulated OS can enter its own power-saving mode (modern standby: the display is off, the machine stays in
 S0), which AMT asks for with IPS_PowerManagementService; any power transition leaves it.
@@ -21,6 +22,7 @@ from typing import Final
 
 from .base import BootDevice, BootRequest, EventKind, Listener, PlatformEvent, PowerAction, PowerState
 from .console import SimConsole
+from .framebuffer import TextDisplay
 from .profile import HardwareProfile
 
 P = PowerState
@@ -78,6 +80,7 @@ class SimMachine:
         self._listeners: list[Listener] = [self._drive_console]
         self.console = console or SimConsole(self.profile)
         self.console.power = self.request_power
+        self.display = TextDisplay(self.console)
         if power_state is P.ON:
             self.console.running()
         self._os_power_saving = False

@@ -1,55 +1,42 @@
-"""KVM on the engine side: the machine's text console as an RFB desktop over the redirection protocol.
+"""KVM on the engine side: the platform's display as an RFB desktop over the redirection protocol.
 
 The session opens with the 8-byte KVM start (0x40) and its reply (0x41); from then on the connection carries
 RFB unframed (AMT-PROTOCOLS.md §4.5), so the bridge asks the connection to stop parsing redirection frames as
-soon as the session is admitted and reads the 0x40 from the raw stream itself.  The desktop is a
-:class:`~outband.engine.platforms.framebuffer.TextFramebuffer` of the console's VGA text screen: what SOL shows
-is what KVM shows.  Key events become the bytes a terminal would type (:class:`TerminalKeyboard`) and go to the
-same console input SOL writes to; the pointer has nothing to point at on a text screen and is ignored, as are
-clipboard text and the Intel data channel (no host agent runs in the simulated OS).
+soon as the session is admitted and reads the 0x40 from the raw stream itself.  Once it has been answered, our
+RFB server shows a view of the platform's :class:`~outband.engine.platforms.base.Display`
+(``platform.display``) and follows its changes until the session closes; key and pointer events go to that view
+as the console sent them.  What the display is stays the platform's business: the sim's text console drawn as
+VGA text, whose keys become typed bytes (``platforms/framebuffer.py``), or a QEMU VM's own screen read over VNC,
+which takes keysyms and the pointer unchanged (``platforms/qemu/vnc.py``).  Clipboard text and the Intel data
+channel have no host agent to reach and are dropped; the server answers the Intel extensions itself.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 from ...proto.redir.frames import Frame, MessageType, Outgoing, ProtocolError, RawData, SessionKind
 from ...proto.redir.kvm import KVM_START_REPLY, ChannelOpening
 from ...proto.rfb.errors import RfbProtocolError
-from ...proto.rfb.keys import TerminalKeyboard
-from ...proto.rfb.messages import KeyEvent
+from ...proto.rfb.messages import KeyEvent, PointerEvent
 from ...proto.rfb.server import RfbServer
-from ..platforms.framebuffer import TextFramebuffer, TextGrid
+from ..platforms.base import Display
 from ..services.optin import Purpose
 from ..services.redirection import RedirectionState
 from .kinds import SessionContext
 
 
-@runtime_checkable
-class Display(Protocol):
-    """What KVM needs of a platform's console (the sim's ``SimConsole``): its text screen and its keyboard."""
-
-    @property
-    def screen(self) -> TextGrid: ...
-
-    def input(self, data: bytes) -> None: ...
-
-
 def display_of(platform: object) -> Display | None:
-    console = getattr(platform, "console", None)
-    return console if isinstance(console, Display) else None
+    """The machine's screen, keyboard and mouse (None: it has none, as a VM without VGA)."""
+    display = getattr(platform, "display", None)
+    return display if isinstance(display, Display) else None
 
 
 class KvmBridge:
-    """One KVM session: the RFB server over the console's screen and keyboard."""
+    """One KVM session: the RFB server over a view of the platform's display."""
 
-    def __init__(self, ctx: SessionContext, display: Display, *, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, ctx: SessionContext, display: Display) -> None:
         self.ctx = ctx
-        self.display = display
-        self.framebuffer = TextFramebuffer(display.screen, size=size)
-        hostname = getattr(display, "hostname", "outband")
-        self.rfb = RfbServer(self.framebuffer, name=str(hostname))
-        self.keyboard = TerminalKeyboard()
+        self.view = display.view()
+        self.rfb = RfbServer(self.view, name=display.hostname)
         self._opening = ChannelOpening(MessageType.IDER_START)
         self._opened = False
         self._out: list[Outgoing] = []
@@ -75,15 +62,15 @@ class KvmBridge:
             return
         for event in self.rfb.events():
             if isinstance(event, KeyEvent):
-                typed = self.keyboard.event(event.keysym, event.down)
-                if typed:
-                    self.display.input(typed)
+                self.view.key(event.keysym, event.down)
+            elif isinstance(event, PointerEvent):
+                self.view.pointer(event.buttons, event.x, event.y)
 
     def _open(self) -> None:
         self._opened = True
         self._out.append(Outgoing(KVM_START_REPLY))
         self.rfb.start()
-        self.framebuffer.attach(self.ctx.wake)
+        self.view.attach(self.ctx.wake)
 
     def poll(self, now: float) -> float | None:
         return None
@@ -101,7 +88,7 @@ class KvmBridge:
         return self._finished
 
     def close(self, reason: str) -> None:
-        self.framebuffer.detach()
+        self.view.detach()
         self._finished = self._finished or reason
 
 
@@ -112,10 +99,6 @@ class KvmHandler:
     audit_events = (8, 9)
     consent: Purpose | None = Purpose.KVM
 
-    def __init__(self, *, size: tuple[int, int] | None = None) -> None:
-        self.size = size
-        """The desktop size (None: the text screen's, 720x400); a larger one shows the text centred."""
-
     def enabled(self, state: RedirectionState) -> bool:
         return state.kvm
 
@@ -123,9 +106,9 @@ class KvmHandler:
         display = display_of(ctx.engine.platform)
         if display is None:
             return "the platform has no display"
-        bridge = KvmBridge(ctx, display, size=self.size)
+        bridge = KvmBridge(ctx, display)
         ctx.switch_to_raw()  # the 0x40 and the RFB after it reach the bridge unframed
         return bridge
 
 
-__all__ = ["Display", "KvmBridge", "KvmHandler", "display_of"]
+__all__ = ["KvmBridge", "KvmHandler", "display_of"]

@@ -52,9 +52,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from ....proto.redir.frames import SessionKind
 from ....proto.redir.ider import StartMode
-from ...redirection.kinds import KindHandler
 from ..base import BootDevice, BootRequest, EventKind, Listener, PlatformEvent, PowerAction, PowerState
 from ..bootmedia import AtapiPort, StorageRedirection
 from .nbd import NbdServer
@@ -62,7 +60,7 @@ from .process import IDER_CD, IDER_FLOPPY, Bootable, FirmwareOptions, QemuProces
 from .qmp import Monitor, QmpError, QmpEvent, QmpGone, power_state_of
 from .serial import SerialConsole
 from .vm import VmSpec
-from .vnc import VncDisplay, VncKvmHandler
+from .vnc import VncDisplay
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +108,12 @@ class QemuStorage(StorageRedirection):
 
 
 class QemuConsole(SerialConsole):
-    """What the redirection listener finds at ``platform.console``: COM1 (SOL), the IDE-R attachment point
-    (``storage``) and the VM's screen for KVM (``display``, None for a VM without VGA)."""
+    """What the redirection listener finds at ``platform.console``: COM1 (SOL) and the IDE-R attachment point
+    (``storage``).  The VM's screen for KVM is the machine's ``display``."""
 
-    def __init__(self, storage: QemuStorage, display: VncDisplay | None, hostname: str) -> None:
+    def __init__(self, storage: QemuStorage) -> None:
         super().__init__()
         self.storage = storage
-        self.display = display
-        self.hostname = hostname
 
 
 class _Vm:
@@ -153,7 +149,8 @@ class QemuMachine:
         self.attach_socket = attach
         self.storage = QemuStorage(self._media_changed)
         self.display = VncDisplay(spec.name) if spec.vga else None
-        self.console = QemuConsole(self.storage, self.display, spec.name)
+        """The VM's screen, keyboard and mouse for KVM (None for a VM without VGA)."""
+        self.console = QemuConsole(self.storage)
         self.screen_messages: deque[str] = deque(maxlen=50)
         self.last_boot: BootRequest | None = None
         self.boot_count = 0
@@ -174,10 +171,6 @@ class QemuMachine:
         if given, describes that VM); raises :class:`~.vm.VmFileError` (a ValueError) for a bad file."""
         spec = VmSpec.load(vm_file) if vm_file else VmSpec.from_dict({"name": "qemu-vm"}, base=Path.cwd())
         return cls(spec, attach=qmp)
-
-    def redirection_handlers(self) -> dict[SessionKind, KindHandler]:
-        """Session kinds this machine serves its own way: KVM of the VM's display (none without VGA)."""
-        return {SessionKind.KVM: VncKvmHandler()} if self.display is not None else {}
 
     # ------------------------------------------------------------------------------------------ Platform
 

@@ -8,17 +8,13 @@ is already the picture of palette indices our RFB server encodes (an
 are asked of QEMU (its encoding 16 is ZRLE, not AMT's RLE); the console gets AMT's tiles, RLE and whatever
 pixel format it asks for from our server.
 
-The contract a KVM bridge uses (:class:`VncSurface`, one per session): ``width``, ``height``, ``palette``,
-``region(x, y, w, h)`` as an IndexedSurface; ``attach(on_change)`` to follow changes -- ``on_change`` is called
-after each update from QEMU -- and ``detach()``; keys go to :meth:`VncDisplay.key` as X keysyms and the pointer
-to :meth:`VncDisplay.pointer`, unchanged (QEMU maps keysyms to scancodes itself).  The VNC connection is open
+:class:`VncDisplay` is the QEMU machine's ``display`` (a :class:`~outband.engine.platforms.base.Display`), which
+the engine's KVM kind serves as it serves any platform's.  Each KVM session follows it through a
+:class:`VncView` (``width``, ``height``, ``palette``, ``region`` as an IndexedSurface; ``attach(on_change)`` --
+``on_change`` is called after each update from QEMU -- and ``detach()``); keys go to QEMU as X keysyms and the
+pointer as RFB pointer events, unchanged (QEMU maps keysyms to scancodes itself).  The VNC connection is open
 only while a session follows the display, and follows QEMU across restarts (:meth:`VncDisplay.set_source`);
 while no VM runs the picture is black, as a monitor with no signal.
-
-:class:`VncKvmHandler` serves AMT KVM sessions over such a display.  It stands in until the engine's KVM
-handler (``engine/redirection/kvm.py``, which draws a text console) accepts a platform display that is pixels
-already: it speaks the same channel opening and the same RFB server, and only differs in where the picture
-comes from and where keys and the pointer go.
 """
 
 from __future__ import annotations
@@ -30,17 +26,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from ....proto.redir.frames import Frame, MessageType, Outgoing, ProtocolError, RawData, SessionKind
-from ....proto.redir.kvm import KVM_START_REPLY, ChannelOpening
 from ....proto.rfb.client import DesktopResized, FramebufferUpdated, RfbClient
 from ....proto.rfb.encodings import PixelBuffer
 from ....proto.rfb.errors import RfbProtocolError
-from ....proto.rfb.messages import Encoding, KeyEvent, PointerEvent
+from ....proto.rfb.messages import Encoding
 from ....proto.rfb.pixels import RGB, RGB332
-from ....proto.rfb.server import RfbServer
-from ...redirection.kinds import SessionContext
-from ...services.optin import Purpose
-from ...services.redirection import RedirectionState
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +50,7 @@ class VncDisplay:
     def __init__(self, hostname: str) -> None:
         self.hostname = hostname
         self._source: Path | None = None
-        self._followers: dict[VncSurface, ChangeListener | None] = {}
+        self._followers: dict[VncView, ChangeListener | None] = {}
         self._client: RfbClient | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -73,9 +63,9 @@ class VncDisplay:
         client = self._client
         return client.framebuffer if client is not None and client.ready else self._blank
 
-    def surface(self) -> VncSurface:
+    def view(self) -> VncView:
         """A view for one KVM session (follow it with ``attach``)."""
-        return VncSurface(self)
+        return VncView(self)
 
     @property
     def connected(self) -> bool:
@@ -104,13 +94,13 @@ class VncDisplay:
             self._connect()
         self._changed()
 
-    def _follow(self, surface: VncSurface, on_change: ChangeListener | None) -> None:
-        self._followers[surface] = on_change
+    def _follow(self, view: VncView, on_change: ChangeListener | None) -> None:
+        self._followers[view] = on_change
         if self._task is None and self._source is not None:
             self._connect()
 
-    def _unfollow(self, surface: VncSurface) -> None:
-        self._followers.pop(surface, None)
+    def _unfollow(self, view: VncView) -> None:
+        self._followers.pop(view, None)
         if not self._followers:
             self._disconnect()
 
@@ -166,8 +156,8 @@ class VncDisplay:
                 self._changed()
 
 
-class VncSurface:
-    """One KVM session's view of a :class:`VncDisplay` (an IndexedSurface that can be followed)."""
+class VncView:
+    """One KVM session's view of a :class:`VncDisplay` (a :class:`~outband.engine.platforms.base.DisplayView`)."""
 
     def __init__(self, display: VncDisplay) -> None:
         self.display = display
@@ -193,93 +183,11 @@ class VncSurface:
     def detach(self) -> None:
         self.display._unfollow(self)
 
+    def key(self, keysym: int, down: bool) -> None:
+        self.display.key(keysym, down)
 
-# ---------------------------------------------------------------------------------------------- KVM
-
-
-class VncKvmBridge:
-    """One KVM session over a VM's display: the channel opening, then our RFB server over the VNC picture."""
-
-    def __init__(self, ctx: SessionContext, display: VncDisplay) -> None:
-        self.ctx = ctx
-        self.display = display
-        self.surface = display.surface()
-        self.rfb = RfbServer(self.surface, name=display.hostname)
-        self._opening = ChannelOpening(MessageType.IDER_START)
-        self._out: list[Outgoing] = []
-        self._finished: str | None = None
-        self._started = False
-
-    def receive(self, item: Frame | RawData, now: float) -> None:
-        if self._finished is not None:
-            return
-        try:
-            if isinstance(item, Frame):
-                raise ProtocolError(f"{item.type.name} where the KVM channel carries RFB")
-            data = self._opening.feed(item.data)
-            if data is None:
-                return
-            if not self._started:
-                self._start()
-            if data:
-                self.rfb.receive_data(data)
-        except (ProtocolError, RfbProtocolError) as exc:
-            self._finished = f"protocol error: {exc}"
-            return
-        for event in self.rfb.events():
-            if isinstance(event, KeyEvent):
-                self.display.key(event.keysym, event.down)
-            elif isinstance(event, PointerEvent):
-                self.display.pointer(event.buttons, event.x, event.y)
-
-    def _start(self) -> None:
-        self._started = True
-        self._out.append(Outgoing(KVM_START_REPLY))
-        self.rfb.start()
-        self.surface.attach(self.ctx.wake)
-
-    def poll(self, now: float) -> float | None:
-        return None
-
-    def outgoing(self) -> list[Outgoing]:
-        self.rfb.refresh()
-        out, self._out = self._out, []
-        data = self.rfb.data_to_send()
-        if data:
-            out.append(Outgoing(data))
-        return out
-
-    @property
-    def finished(self) -> str | None:
-        return self._finished
-
-    def close(self, reason: str) -> None:
-        self.surface.detach()
-        self._finished = self._finished or reason
+    def pointer(self, buttons: int, x: int, y: int) -> None:
+        self.display.pointer(buttons, x, y)
 
 
-def display_of(platform: object) -> VncDisplay | None:
-    display = getattr(getattr(platform, "console", None), "display", None)
-    return display if isinstance(display, VncDisplay) else None
-
-
-class VncKvmHandler:
-    """The KVM kind for a VM's display (the engine's own KindHandler contract; consent as AMT's KVM)."""
-
-    kind = SessionKind.KVM
-    audit_events = (8, 9)
-    consent: Purpose | None = Purpose.KVM
-
-    def enabled(self, state: RedirectionState) -> bool:
-        return state.kvm
-
-    def open(self, ctx: SessionContext) -> VncKvmBridge | str:
-        display = display_of(ctx.engine.platform)
-        if display is None:
-            return "the platform has no VM display"
-        bridge = VncKvmBridge(ctx, display)
-        ctx.switch_to_raw()
-        return bridge
-
-
-__all__ = ["PALETTE", "VncDisplay", "VncKvmBridge", "VncKvmHandler", "VncSurface", "display_of"]
+__all__ = ["PALETTE", "VncDisplay", "VncView"]
