@@ -261,3 +261,13 @@ def test_boot_sets_the_next_boot_device(live, config_home):
     assert [(r["device"], r["status"]) for r in results] == [("sim-005", "succeeded")]
     assert results[0]["result"]["device"] == "pxe"
     assert results[0]["result"]["power"]["action"] in ("on", "reset")
+
+
+def test_add_a_cira_device_by_uuid(live, config_home):
+    device_uuid = "5e1f0c3a-9b7d-4c2e-8a61-0d4b7f3e2a19"
+    added = fleet_json(live, config_home, "add", "branch-laptop", "--cira", device_uuid.upper(), "--cira-user",
+                       "branch-7", AMT_PASSWORD="Branch!pass1", OUTBAND_CIRA_PASSWORD="Cira!branch-7")
+    assert (added["transport"], added["host"], added["reachable"]) == ("cira", device_uuid, False)
+    code, _, err = fleet(live, config_home, "add", "nowhere", AMT_PASSWORD="Branch!pass1")
+    assert code == 2
+    assert "--cira UUID" in err

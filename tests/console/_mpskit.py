@@ -14,7 +14,7 @@ from typing import Any
 from tests.cira._kit import FAST, CiraEnv, cira_engine
 
 from outband.console.db.models import CiraPresence, Device, Transport
-from outband.console.mps import MpsService, MpsSettings, presence_of
+from outband.console.mps import MpsService, MpsSettings
 from outband.console.runtime import Runtime
 from outband.engine import cira
 from outband.engine.platforms.base import PowerState
@@ -84,7 +84,7 @@ async def dialling_engine(tmp_path: Path, options: cira.CiraOptions, machine: Si
 
 async def presence(runtime: Runtime, device_id: int) -> CiraPresence | None:
     async with runtime.db.read() as session:
-        return (await presence_of(session, [device_id])).get(device_id)
+        return await session.get(CiraPresence, device_id)
 
 
 async def device_row(runtime: Runtime, device_id: int) -> Device:

@@ -238,12 +238,15 @@ async def test_sign_in_shows_the_fleet(flows) -> None:
     outcome = flow(flows, "sign_in")
     assert outcome["total"] == FLEET
     assert outcome["rows"] == FLEET  # the first page holds 50
+    assert outcome["connected"] == FLEET  # the fleet dialled the console's MPS: every tunnel shown up
 
 
 async def test_find_a_device(flows, stage) -> None:
     outcome = flow(flows, "find_device")
     assert outcome["rows"] == [DEVICE]
     assert outcome["url"] == f"/devices/{stage.device_id}"
+    assert outcome["tunnel"].startswith("connected since ")
+    assert "from 127.0.0.1" in outcome["tunnel"]
 
 
 async def test_power_on_changes_the_state_shown(flows, stage) -> None:

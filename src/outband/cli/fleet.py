@@ -202,10 +202,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 def device_record(device: Device) -> dict[str, Any]:
     """A device as one flat JSON object (what ``devices --json`` prints)."""
-    state = device["state"]
+    state, cira = device["state"], device["cira"]
     return {
         "id": device["id"], "name": device["name"], "host": device["host"], "transport": device["transport"],
-        "group": device["group"], "tags": device["tags"], "reachable": state["reachable"],
+        "group": device["group"], "tags": device["tags"],
+        "reachable": cira["online"] if cira else state["reachable"],  # a CIRA device: whether it is dialled in
+        "connected_since": cira["connected_since"] if cira and cira["online"] else None,
         "power_state": state["power_state"], "power": state["power"], "amt_version": state["amt_version"],
         "last_error": state["last_error"],
     }
@@ -252,7 +254,9 @@ def devices(
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name in the console.")],
-    host: Annotated[str, typer.Argument(help="Address (name, IPv4 or IPv6).")],
+    host: Annotated[str | None, typer.Argument(
+        help="Address (name, IPv4 or IPv6); for a CIRA device the name on its TLS certificate (default: its UUID).",
+        show_default=False)] = None,
     user: Annotated[str, typer.Option("-u", "--user", help="The device's Digest user.")] = "admin",
     password: Annotated[str | None, typer.Option(
         "-p", "--password", envvar="AMT_PASSWORD", show_default=False,
@@ -263,13 +267,34 @@ def add(
     group: Annotated[str | None, typer.Option("--group", help="Group.")] = None,
     check: Annotated[bool, typer.Option("--check/--no-check", help="Connect to the device before adding it.")
                      ] = True,
+    cira_uuid: Annotated[str | None, typer.Option(
+        "--cira", metavar="UUID", show_default=False,
+        help="The device dials the console's MPS (CIRA) and is known by this system UUID.")] = None,
+    cira_user: Annotated[str | None, typer.Option(
+        "--cira-user", show_default=False, help="Its own MPS login (else it must use the MPS's shared one).")] = None,
+    cira_password: Annotated[str | None, typer.Option(
+        "--cira-password", envvar="OUTBAND_CIRA_PASSWORD", show_default=False,
+        help="Its own MPS password (prefer OUTBAND_CIRA_PASSWORD).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add a device; the console first connects to it (unless --no-check) and says what failed if it cannot."""
+    """Add a device; the console first connects to it (unless --no-check) and says what failed if it cannot.
+
+    A CIRA device (--cira UUID) is not checked: it is reached once it dials in.
+    """
     if not password:
         fail("give the device's password: -p or AMT_PASSWORD", code=2)
-    spec: dict[str, Any] = {"name": name, "host": host, "username": user, "password": password, "use_tls": tls,
+    if cira_uuid is None and host is None:
+        fail("give the device's address (HOST), or --cira UUID for a device that dials in", code=2)
+    if cira_uuid is None and (cira_user or cira_password):
+        fail("--cira-user and --cira-password are for a CIRA device (--cira UUID)", code=2)
+    spec: dict[str, Any] = {"name": name, "username": user, "password": password, "use_tls": tls,
                             "tags": tags or [], "group": group}
+    if host is not None:
+        spec["host"] = host
+    if cira_uuid is not None:
+        spec.update(transport="cira", uuid=cira_uuid)
+        if cira_user or cira_password:
+            spec.update(cira_username=cira_user, cira_password=cira_password)
     if fingerprint:
         spec["fingerprint"] = fingerprint
     with console_api(ctx) as api:
@@ -284,7 +309,8 @@ def add(
 def import_(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: name, host, username, password, "
-                                         "tls, http_port, tls_port, fingerprint, tags, group (a header line first).")],
+                                         "tls, http_port, tls_port, fingerprint, tags, group, transport, uuid, "
+                                         "cira_username, cira_password (a header line first).")],
     user: Annotated[str | None, typer.Option("-u", "--user", help="Device user for rows without one.")] = None,
     password: Annotated[str | None, typer.Option(
         "-p", "--password", envvar="AMT_PASSWORD", show_default=False,

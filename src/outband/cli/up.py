@@ -28,6 +28,7 @@ import contextlib
 import ipaddress
 import resource
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Final, cast
@@ -168,7 +169,7 @@ async def register_fleet(runtime: Runtime, addresses: Sequence[str], password: s
                          ) -> tuple[FleetReport, list[int]]:
     """Add the engines the console does not know yet, and give every fleet device ``transport`` (and its
     engine's UUID, which CIRA matches); return the report and the ids of every fleet device."""
-    uuid_of = dict(zip(addresses, uuids, strict=True)) if uuids is not None else {}
+    uuid_of = {a: uuid.UUID(u) for a, u in zip(addresses, uuids, strict=True)} if uuids is not None else {}
     report = FleetReport(list(addresses))
     by_host: dict[str, int] = {}
     async with runtime.db.read() as session:
@@ -196,11 +197,10 @@ async def register_fleet(runtime: Runtime, addresses: Sequence[str], password: s
             devices = []
             for address, spot in pending[start:start + REGISTER_BATCH]:
                 spec = DeviceCreate(name=spot.name, host=address, password=password, fingerprint=fingerprint,
-                                    tags=spot.tags, group=spot.group)
+                                    transport=transport, uuid=uuid_of.get(address), tags=spot.tags,
+                                    group=spot.group)
                 device = new_device(spec, runtime.box, await ensure_tags(session, spot.tags),
                                     await ensure_group(session, spot.group))
-                device.transport = transport
-                device.uuid = uuid_of.get(address)
                 session.add(device)
                 devices.append(device)
             await session.flush()
@@ -209,7 +209,8 @@ async def register_fleet(runtime: Runtime, addresses: Sequence[str], password: s
     if by_host:
         async with runtime.db.write() as session:
             await session.execute(_FLEET_ROUTE, [{"b_id": device_id, "b_transport": transport,
-                                                  "b_uuid": uuid_of.get(host)} for host, device_id in by_host.items()])
+                                                  "b_uuid": str(uuid_of[host]) if host in uuid_of else None}
+                                                 for host, device_id in by_host.items()])
     if added:
         await record_entry(runtime.db, action="up.register_fleet", outcome=OK, via="system", devices=added,
                            detail={"added": len(added), "first": addresses[0], "engines": len(addresses)})

@@ -71,11 +71,21 @@ class DeviceState(TypedDict):
     last_error: str | None
 
 
+class CiraPresence(TypedDict):
+    """A CIRA device's tunnel (the parts the SDK reads; the API sends more)."""
+
+    login: str
+    online: bool
+    connected_since: str | None
+    disconnected_at: str | None
+
+
 class Device(TypedDict):
     id: int
     name: str
     host: str
     transport: str
+    cira: CiraPresence | None
     group: str | None
     tags: list[str]
     state: DeviceState

@@ -11,12 +11,13 @@ import datetime as dt
 import ipaddress
 import re
 from typing import Annotated, Any, ClassVar, Final, Literal
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.config import JsonDict
 
 from ..aio.tls import normalize_fingerprint
-from .db.models import DEVICE_USER_LENGTH, HOST_LENGTH, LABEL_LENGTH, NAME_LENGTH, Status, Transport
+from .db.models import DEVICE_USER_LENGTH, HOST_LENGTH, LABEL_LENGTH, NAME_LENGTH, USERNAME_LENGTH, Status, Transport
 from .permissions import Permission, Role
 
 MAX_SELECTION: Final = 100_000
@@ -58,6 +59,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 Fingerprint = Annotated[str, StringConstraints(max_length=128), AfterValidator(_fingerprint)]
 DeviceUser = Annotated[str, StringConstraints(min_length=1, max_length=DEVICE_USER_LENGTH), Printable]
 DevicePassword = Annotated[str, StringConstraints(min_length=1, max_length=128), Printable]
+CiraUser = Annotated[str, StringConstraints(min_length=1, max_length=USERNAME_LENGTH), Printable]
 AccountName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
                                                pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")]
 AccountPassword = Annotated[str, StringConstraints(min_length=10, max_length=256), Printable]
@@ -76,17 +78,53 @@ class _Out(BaseModel):
 
 # ------------------------------------------------------------------------------------------ devices
 
+_TRANSPORT_HELP: Final = ("direct: the console connects to host; cira: the device dials the console's MPS (port "
+                          "4433) and is recognised by its uuid")
+_UUID_HELP: Final = "The device's system UUID (SMBIOS): a CIRA device presents it when it dials in."
+_CIRA_USER_HELP: Final = "The device's own MPS login (cira only; without one it must present the MPS's shared login)."
+
+
+def _cira_login_pair(username: str | None, password: str | None) -> None:
+    if (username is None) != (password is None):
+        raise ValueError("give cira_username and cira_password together")
+
+
 class DeviceCreate(_In):
+    """A device to manage.  A LAN device needs ``host``; a CIRA device needs ``uuid`` (its ``host``, the name its
+    TLS certificate carries, defaults to the UUID)."""
+
     name: Name
-    host: Host
+    transport: Transport = Field(default=Transport.DIRECT, description=_TRANSPORT_HELP)
+    host: Host | None = Field(default=None, description="Address or DNS name (required for direct).")
+    uuid: UUID | None = Field(default=None, description=_UUID_HELP)
     username: DeviceUser = "admin"
     password: DevicePassword = Field(repr=False, json_schema_extra=_SECRET)
     use_tls: bool = False
     http_port: Port = 16992
     tls_port: Port = 16993
     fingerprint: Fingerprint | None = Field(None, description="SHA-256 of the device's TLS certificate, to pin.")
+    cira_username: CiraUser | None = Field(default=None, description=_CIRA_USER_HELP)
+    cira_password: DevicePassword | None = Field(default=None, repr=False, json_schema_extra=_SECRET)
     tags: list[Label] = Field(default_factory=list, max_length=MAX_TAGS_PER_DEVICE)
     group: Label | None = None
+
+    @model_validator(mode="after")
+    def _reachable_somehow(self) -> DeviceCreate:
+        _cira_login_pair(self.cira_username, self.cira_password)
+        if self.transport is Transport.CIRA:
+            if self.uuid is None:
+                raise ValueError("a CIRA device needs its uuid: the MPS recognises a device by the UUID it presents")
+        else:
+            if self.host is None:
+                raise ValueError("host is required (the device's address), unless transport is cira")
+            if self.cira_username is not None:
+                raise ValueError("cira_username and cira_password are for transport cira")
+        return self
+
+    @property
+    def address(self) -> str:
+        """``host``, or the UUID for a CIRA device given none (what auto-registration uses too)."""
+        return self.host or str(self.uuid)
 
 
 class DeviceUpdate(_In):
@@ -100,12 +138,25 @@ class DeviceUpdate(_In):
     http_port: Port | None = None
     tls_port: Port | None = None
     fingerprint: Fingerprint | None = None
+    transport: Transport | None = Field(default=None, description=_TRANSPORT_HELP)
+    uuid: UUID | None = Field(default=None, description=_UUID_HELP)
+    cira_username: CiraUser | None = Field(
+        default=None, description=_CIRA_USER_HELP + " Null (with cira_password null) goes back to the shared login.")
+    cira_password: DevicePassword | None = Field(default=None, repr=False, json_schema_extra=_SECRET)
     tags: list[Label] | None = Field(None, max_length=MAX_TAGS_PER_DEVICE)
     group: Label | None = None
 
     CONNECTION_FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"host", "username", "password", "use_tls", "http_port", "tls_port", "fingerprint"}
+        {"host", "username", "password", "use_tls", "http_port", "tls_port", "fingerprint", "transport"}
     )
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> DeviceUpdate:
+        given = self.model_fields_set & {"cira_username", "cira_password"}
+        if given and given != {"cira_username", "cira_password"}:
+            raise ValueError("give cira_username and cira_password together")
+        _cira_login_pair(self.cira_username, self.cira_password)
+        return self
 
     @property
     def changes_connection(self) -> bool:
@@ -124,6 +175,20 @@ class DeviceState(_Out):
     last_error: str | None
 
 
+class CiraPublic(_Out):
+    """A CIRA device's tunnel as the MPS sees it (its MPS password is never shown)."""
+
+    login: Literal["own", "shared"] = Field(description="Whether the device must present its own MPS login.")
+    cira_username: str | None
+    online: bool = Field(description="Connected to an MPS node now.")
+    mps_node: str | None = Field(description="The node holding (or that last held) its tunnel.")
+    peer: str | None = Field(description="The address the tunnel came from.")
+    connected_since: dt.datetime | None
+    last_keepalive: dt.datetime | None
+    disconnected_at: dt.datetime | None
+    last_error: str | None = Field(description="Why its last tunnel ended.")
+
+
 class DevicePublic(_Out):
     id: int
     name: str
@@ -134,6 +199,7 @@ class DevicePublic(_Out):
     tls_port: int
     fingerprint: str | None
     transport: Transport
+    cira: CiraPublic | None = Field(description="Presence and login of a CIRA device (null for direct).")
     group: str | None
     tags: list[str]
     state: DeviceState

@@ -135,7 +135,8 @@ await flow("sign_in", async () => {
   await admin.locator("table.devices tbody tr").nth(1).waitFor();
   problems.fleet = await accessibility(admin);
   await shot(admin, "02-fleet");
-  result("sign_in", { ok: true, total: Number(total), rows: await admin.locator("table.devices tbody tr").count() });
+  result("sign_in", { ok: true, total: Number(total), rows: await admin.locator("table.devices tbody tr").count(),
+    connected: await admin.locator("table.devices tbody .badge.cira", { hasText: "Connected" }).count() });
 });
 
 await flow("find_device", async () => {
@@ -147,7 +148,8 @@ await flow("find_device", async () => {
   await admin.getByRole("heading", { name: "Reachability history" }).waitFor();
   problems.device = await accessibility(admin);
   await shot(admin, "03-device-summary");
-  result("find_device", { ok: true, rows, url: new URL(admin.url()).pathname });
+  result("find_device", { ok: true, rows, url: new URL(admin.url()).pathname,
+    tunnel: await admin.locator(".cira-tunnel").textContent() });
 });
 
 await flow("power_on", async () => {

@@ -124,6 +124,8 @@ class Device(Base):
 
     group: Mapped[Group | None] = relationship(lazy="raise")
     tags: Mapped[list[Tag]] = relationship(secondary=device_tags, lazy="raise", order_by=Tag.name)
+    presence: Mapped[CiraPresence | None] = relationship(lazy="raise", viewonly=True)
+    """Its CIRA tunnel as the MPS nodes last saw it (written by the MPS, never through this attribute)."""
 
     @property
     def port(self) -> int:

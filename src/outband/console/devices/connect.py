@@ -84,6 +84,10 @@ class DeviceOffline(ConnectError):
 class CiraRoutes(Protocol):
     """How the console reaches devices that dial in (``console.mps`` implements it)."""
 
+    def __contains__(self, device_id: object) -> bool:
+        """Whether the device has a tunnel here now."""
+        ...
+
     def connector(self, target: DeviceTarget) -> aiohttp.BaseConnector:
         """aiohttp connections to the device's WS-MAN port as channels of its tunnel (each fails with
         :class:`DeviceOffline` while it has none)."""
@@ -225,6 +229,13 @@ class DeviceConnector:
         if self.cira is None:
             return OfflineConnector(target.host, "this console runs no MPS")
         return self.cira.connector(target)
+
+    def reachable_now(self, target: DeviceTarget) -> bool:
+        """Whether a call to the device could go out now (a CIRA device must have dialled in; a LAN device is
+        only known by trying)."""
+        if target.transport is not Transport.CIRA:
+            return True
+        return self.cira is not None and target.device_id in self.cira
 
     def when_online(self, target: DeviceTarget, callback: Callable[[], None]) -> Callable[[], None] | None:
         """Have ``callback`` called once when a CIRA device dials in (None: nothing to wait for here -- a LAN

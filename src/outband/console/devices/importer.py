@@ -1,9 +1,11 @@
 """Reading a CSV file of devices: one device per row, every row judged on its own.
 
-Columns (header required, any order): ``name``, ``host`` (required), ``username``, ``password``, ``tls``
+Columns (header required, any order): ``name`` (required), ``host``, ``username``, ``password``, ``tls``
 (true/false), ``http_port``, ``tls_port``, ``fingerprint``, ``tags`` (separated by ``;`` or spaces),
-``group``.  Missing usernames and passwords can come from defaults given with the upload.  A bad row is
-reported with its line number and does not stop the others.
+``group``, and for devices that dial in: ``transport`` (direct, the default, or cira), ``uuid``,
+``cira_username``, ``cira_password``.  A direct row needs a host, a CIRA row a UUID.  Missing usernames and
+passwords can come from defaults given with the upload.  A bad row is reported with its line number and does
+not stop the others.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from ..db.models import Transport
 from ..schemas import DeviceCreate
 
 COLUMNS: Final = ("name", "host", "username", "password", "tls", "http_port", "tls_port", "fingerprint", "tags",
-                  "group")
-REQUIRED: Final = ("name", "host")
+                  "group", "transport", "uuid", "cira_username", "cira_password")
+REQUIRED: Final = ("name",)
+_OPTIONAL: Final = ("host", "http_port", "tls_port", "fingerprint", "group", "transport", "uuid", "cira_username",
+                    "cira_password")
+"""Columns passed to the model as written when not empty."""
 _TRUE: Final = frozenset({"1", "true", "yes", "y", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "n", "off"})
 
@@ -67,7 +73,7 @@ def parse_devices_csv(data: bytes, *, username: str | None = None, password: str
         raise CsvFormatError("a column appears twice in the header")
 
     rows: list[ParsedRow] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     try:
         for record in reader:
             if not any(cell.strip() for cell in record):
@@ -81,12 +87,12 @@ def parse_devices_csv(data: bytes, *, username: str | None = None, password: str
 
 
 def _row(line: int, header: list[str], record: list[str], username: str | None, password: str | None,
-         seen: dict[str, int]) -> ParsedRow:
+         seen: dict[tuple[str, str], int]) -> ParsedRow:
     if len(record) != len(header):
         return ParsedRow(line, None, error=f"{len(record)} fields, the header has {len(header)}")
     cells = {column: cell.strip() for column, cell in zip(header, record, strict=True)}
     name = cells.get("name") or None
-    fields: dict[str, Any] = {"name": cells.get("name", ""), "host": cells.get("host", "")}
+    fields: dict[str, Any] = {"name": cells.get("name", "")}
     fields["username"] = cells.get("username") or username or "admin"
     chosen_password = cells.get("password") or password
     if not chosen_password:
@@ -96,7 +102,7 @@ def _row(line: int, header: list[str], record: list[str], username: str | None, 
     if tls not in _TRUE | _FALSE:
         return ParsedRow(line, name, error=f"tls: {tls!r} is not true or false")
     fields["use_tls"] = tls in _TRUE
-    for column in ("http_port", "tls_port", "fingerprint", "group"):
+    for column in _OPTIONAL:
         if cells.get(column):
             fields[column] = cells[column]
     fields["tags"] = cells.get("tags", "").replace(";", " ").split()
@@ -104,7 +110,11 @@ def _row(line: int, header: list[str], record: list[str], username: str | None, 
         spec = DeviceCreate.model_validate(fields)
     except ValidationError as exc:
         return ParsedRow(line, name, error=describe(exc))
-    if spec.name in seen:
-        return ParsedRow(line, spec.name, error=f"name {spec.name!r} already used on line {seen[spec.name]}")
-    seen[spec.name] = line
+    keys = [("name", repr(spec.name))]
+    if spec.transport is Transport.CIRA:  # the MPS tells CIRA devices apart by UUID
+        keys.append(("uuid", str(spec.uuid)))
+    for key in keys:
+        if key in seen:
+            return ParsedRow(line, spec.name, error=f"{key[0]} {key[1]} already used on line {seen[key]}")
+    seen.update(dict.fromkeys(keys, line))
     return ParsedRow(line, spec.name, spec=spec)

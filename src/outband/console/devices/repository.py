@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from ..db.base import utcnow
-from ..db.models import ERROR_LENGTH, Device, Group, Tag, device_tags
+from ..db.models import ERROR_LENGTH, CiraPresence, Device, Group, Tag, Transport, device_tags
 from ..metrics import power_state_name
-from ..schemas import DeviceCreate, DevicePublic, DeviceState, Selection
+from ..schemas import CiraPublic, DeviceCreate, DevicePublic, DeviceState, Selection
 from ..secrets import SecretBox
 from .connect import DeviceFacts, DeviceTarget
 
@@ -69,11 +69,15 @@ def _filtered(query: Select[Any], filters: DeviceFilter) -> Select[Any]:
     return query
 
 
+_SHOWN: Final = (selectinload(Device.tags), selectinload(Device.group), selectinload(Device.presence))
+"""What :func:`public` reads besides the device's own columns."""
+
+
 async def find_devices(session: AsyncSession, filters: DeviceFilter, *, limit: int, offset: int
                        ) -> tuple[list[Device], int]:
     total = (await session.execute(_filtered(select(func.count(Device.id)), filters))).scalar_one()
     rows = (await session.execute(
-        _filtered(select(Device), filters).options(selectinload(Device.tags), selectinload(Device.group))
+        _filtered(select(Device), filters).options(*_SHOWN)
         .order_by(Device.name).limit(limit).offset(offset)
     )).scalars().all()
     return list(rows), int(total)
@@ -81,7 +85,7 @@ async def find_devices(session: AsyncSession, filters: DeviceFilter, *, limit: i
 
 async def get_device(session: AsyncSession, device_id: int) -> Device | None:
     return (await session.execute(
-        select(Device).where(Device.id == device_id).options(selectinload(Device.tags), selectinload(Device.group))
+        select(Device).where(Device.id == device_id).options(*_SHOWN)
     )).scalar_one_or_none()
 
 
@@ -92,12 +96,13 @@ async def name_taken(session: AsyncSession, name: str, *, except_id: int | None 
     return (await session.execute(query.limit(1))).first() is not None
 
 
-def public(device: Device) -> DevicePublic:
-    """The API view of a device (its tags and group must be loaded)."""
+def public(device: Device, *, new: bool = False) -> DevicePublic:
+    """The API view of a device (loaded with :data:`_SHOWN`, or ``new``: just added, never dialled in)."""
     return DevicePublic(
         id=device.id, name=device.name, host=device.host, username=device.username, use_tls=device.use_tls,
         http_port=device.http_port, tls_port=device.tls_port, fingerprint=device.fingerprint,
-        transport=device.transport, group=device.group.name if device.group else None,
+        transport=device.transport, cira=_cira_view(device, None if new else device.presence),
+        group=device.group.name if device.group else None,
         tags=[tag.name for tag in device.tags], created_at=device.created_at, updated_at=device.updated_at,
         state=DeviceState(
             reachable=device.reachable, power_state=device.power_state, power=power_state_name(device.power_state),
@@ -105,6 +110,17 @@ def public(device: Device) -> DevicePublic:
             last_seen_at=device.last_seen_at, last_checked_at=device.last_checked_at, last_error=device.last_error,
         ),
     )
+
+
+def _cira_view(device: Device, presence: CiraPresence | None) -> CiraPublic | None:
+    if device.transport is not Transport.CIRA:
+        return None
+    own = device.cira_username is not None and device.cira_password_enc is not None
+    seen = presence or CiraPresence(online=False)
+    return CiraPublic(login="own" if own else "shared", cira_username=device.cira_username if own else None,
+                      online=bool(seen.online), mps_node=seen.mps_node, peer=seen.peer,
+                      connected_since=seen.connected_since, last_keepalive=seen.last_keepalive,
+                      disconnected_at=seen.disconnected_at, last_error=seen.last_error)
 
 
 # ------------------------------------------------------------------------------------------ tags, groups
@@ -159,16 +175,27 @@ async def change_tags(session: AsyncSession, device_ids: Sequence[int], add: Seq
 
 def new_device(spec: DeviceCreate, box: SecretBox, tags: list[Tag], group: Group | None) -> Device:
     return Device(
-        name=spec.name, host=spec.host, username=spec.username, password_enc=box.encrypt(spec.password),
+        name=spec.name, host=spec.address, username=spec.username, password_enc=box.encrypt(spec.password),
         use_tls=spec.use_tls, http_port=spec.http_port, tls_port=spec.tls_port, fingerprint=spec.fingerprint,
+        transport=spec.transport, uuid=str(spec.uuid) if spec.uuid is not None else None,
+        cira_username=spec.cira_username,
+        cira_password_enc=box.encrypt(spec.cira_password) if spec.cira_password is not None else None,
         tags=tags, group=group,
     )
 
 
 def target_of(spec: DeviceCreate) -> DeviceTarget:
     """The connection a not-yet-stored device would use."""
-    return DeviceTarget(None, spec.name, spec.host, spec.username, spec.password, spec.http_port, spec.tls_port,
-                        spec.use_tls, spec.fingerprint)
+    return DeviceTarget(None, spec.name, spec.address, spec.username, spec.password, spec.http_port, spec.tls_port,
+                        spec.use_tls, spec.fingerprint, spec.transport)
+
+
+async def cira_uuid_taken(session: AsyncSession, device_uuid: str, *, except_id: int | None = None) -> bool:
+    """Whether another CIRA device has this UUID (the MPS would not know which of them dialled in)."""
+    query = select(Device.id).where(Device.uuid == device_uuid, Device.transport == Transport.CIRA)
+    if except_id is not None:
+        query = query.where(Device.id != except_id)
+    return (await session.execute(query.limit(1))).first() is not None
 
 
 def apply_facts(device: Device, facts: DeviceFacts, now: dt.datetime | None = None) -> None:

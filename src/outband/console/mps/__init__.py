@@ -5,7 +5,7 @@ logins and keeps presence in the database; its :class:`TunnelRegistry` is the de
 CIRA devices.  Settings: :class:`MpsSettings` (``OUTBAND_MPS_*``).
 """
 
-from .presence import PresenceWriter, presence_of
+from .presence import PresenceWriter
 from .registry import TunnelRegistry
 from .service import LoginRefused, MpsService
 from .settings import DEFAULT_MPS_LISTEN, MpsSettings
@@ -17,5 +17,4 @@ __all__ = [
     "MpsSettings",
     "PresenceWriter",
     "TunnelRegistry",
-    "presence_of",
 ]

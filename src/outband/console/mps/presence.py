@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Sequence
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -176,12 +175,3 @@ async def mark_node_offline(db: Database, node: str, reason: str, now: dt.dateti
                 reachable=False, last_checked_at=now, last_error=f"CIRA tunnel closed: {reason}")
                 .execution_options(synchronize_session=False))
     return len(ids)
-
-
-async def presence_of(session: AsyncSession, device_ids: Sequence[int]) -> dict[int, CiraPresence]:
-    """The stored presence of the devices that have one."""
-    found: dict[int, CiraPresence] = {}
-    for part in chunks(sorted(set(device_ids))):
-        rows = await session.execute(select(CiraPresence).where(CiraPresence.device_id.in_(part)))
-        found.update((row.device_id, row) for row in rows.scalars())
-    return found

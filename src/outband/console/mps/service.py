@@ -9,7 +9,8 @@ device connection)::
          when auto-registration is on and the shared login is right, added as a new CIRA device.  Refusals are
          audited (``cira.login`` failed).
       -> the first WS-MAN port registered (tcpip-forward 16993/16992): published in the registry, presence
-         written online (connected since, node, peer); the console's calls to the device now go through it
+         written online (connected since, node, peer); the console's calls to the device now go through it:
+         jobs waiting for it are woken, and the health poller reads its power state
       -> each KEEPALIVE: presence's last keepalive
       -> the tunnel ends (the device closed it, the TCP connection died, nothing heard for the idle timeout of
          three keepalive intervals, or the console stopped): withdrawn, presence written offline -- unless a
@@ -51,6 +52,7 @@ from ...proto.apf import (
 from ..audit import FAILED, record_entry
 from ..db.base import utcnow
 from ..db.models import NAME_LENGTH, Device, Transport
+from ..jobs.health import HealthPoller
 from ..runtime import Runtime
 from ..secrets import SecretKeyError
 from .presence import PresenceWriter
@@ -278,6 +280,9 @@ class MpsService:
             self._claims.pop(replaced, None)  # its end is not this device's end any more
             replaced.close(ByApplication("replaced by a newer tunnel of the same device"))
         self.presence.connected(claim.device_id, tunnel.peer, utcnow())
+        health = self._runtime.service("health") if self._runtime is not None else None
+        if isinstance(health, HealthPoller):  # what it last knew may be hours old: read its power state now
+            health.poll_soon(claim.device_id)
         log.info("CIRA device %s online from %s (%s)", claim.name, tunnel.peer, tunnel.machine.system_uuid)
 
 

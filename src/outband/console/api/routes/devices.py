@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Path, Query, UploadFile, sta
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...db.models import Device, Group, Tag, device_tags
+from ...db.models import Device, Group, Tag, Transport, device_tags
 from ...devices.connect import DeviceCheckError, DeviceFacts, DeviceTarget
 from ...devices.importer import CsvFormatError, ParsedRow, parse_devices_csv
 from ...devices.repository import (
@@ -19,6 +19,7 @@ from ...devices.repository import (
     apply_facts,
     change_tags,
     chunks,
+    cira_uuid_taken,
     ensure_group,
     ensure_tags,
     find_devices,
@@ -97,15 +98,15 @@ async def add_device(spec: DeviceCreate, runtime: RuntimeDep, audit: RequiresDev
                      check: Check = True) -> DevicePublic:
     """Add a device.  Unless ``check=false`` the console first connects to it as it will later: Identify,
     the TLS certificate (pinned fingerprint or trusted CA), then an authenticated read; a failure is a 422
-    saying which step failed."""
-    audit.detail = {"name": spec.name, "host": spec.host, "checked": check}
+    saying which step failed.  A CIRA device is not checked: it cannot have dialled in before it is known (the
+    MPS refuses UUIDs it does not know), and its state is read when it does."""
+    check = check and spec.transport is not Transport.CIRA
+    audit.detail = {"name": spec.name, "host": spec.address, "transport": spec.transport.value, "checked": check}
     async with runtime.db.read() as session:
-        if await name_taken(session, spec.name):
-            raise conflict(f"a device named {spec.name!r} exists")
+        await _refuse_taken(session, spec.name, _cira_uuid(spec))
     facts = await _check(runtime, target_of(spec)) if check else None
     async with runtime.db.write() as session:
-        if await name_taken(session, spec.name):
-            raise conflict(f"a device named {spec.name!r} exists")
+        await _refuse_taken(session, spec.name, _cira_uuid(spec))
         device = new_device(spec, runtime.box, await ensure_tags(session, spec.tags),
                             await ensure_group(session, spec.group))
         if facts is not None:
@@ -113,7 +114,28 @@ async def add_device(spec: DeviceCreate, runtime: RuntimeDep, audit: RequiresDev
         session.add(device)
         await session.flush()
         audit.devices = [device.id]
-        return public(device)
+        return public(device, new=True)
+
+
+async def _refuse_taken(session: AsyncSession, name: str | None, cira_uuid: str | None,
+                        except_id: int | None = None) -> None:
+    taken = await _taken(session, name, cira_uuid, except_id)
+    if taken is not None:
+        raise conflict(taken)
+
+
+async def _taken(session: AsyncSession, name: str | None, cira_uuid: str | None,
+                 except_id: int | None = None) -> str | None:
+    """Why a device may not have this name (or, over CIRA, this UUID): another one has it."""
+    if name is not None and await name_taken(session, name, except_id=except_id):
+        return f"a device named {name!r} exists"
+    if cira_uuid is not None and await cira_uuid_taken(session, cira_uuid, except_id=except_id):
+        return f"another CIRA device has the UUID {cira_uuid}"
+    return None
+
+
+def _cira_uuid(spec: DeviceCreate) -> str | None:
+    return str(spec.uuid) if spec.transport is Transport.CIRA else None
 
 
 @router.get("/devices/{device_id}", responses=NOT_FOUND)
@@ -128,42 +150,49 @@ async def get_device_route(device_id: IdPath, runtime: RuntimeDep, audit: Requir
 @router.patch("/devices/{device_id}", responses=CHECKED)
 async def edit_device(device_id: IdPath, change: DeviceUpdate, runtime: RuntimeDep, audit: RequiresDeviceWrite,
                       check: Check = True) -> DevicePublic:
-    """Change a device; a change to how it is reached (address, ports, TLS, pin, credentials) is checked by
-    connecting first, unless ``check=false``."""
+    """Change a device; a change to how it is reached (address, ports, TLS, pin, credentials, transport) is
+    checked by connecting first, unless ``check=false``.  A CIRA device is checked through its tunnel when it is
+    connected now, and otherwise changed unchecked (its next call tells)."""
     audit.devices = [device_id]
     audit.detail = {"changed": sorted(change.model_fields_set)}
     given = change.model_dump(exclude_unset=True)
+    for field in ("name", "host", "username", "use_tls", "http_port", "tls_port", "transport", "password"):
+        if field in given and given[field] is None:
+            raise unprocessable(f"{field} cannot be null")
     async with runtime.db.read() as session:
         device = await get_device(session, device_id)
         if device is None:
             raise not_found("device")
-        if change.name is not None and await name_taken(session, change.name, except_id=device_id):
-            raise conflict(f"a device named {change.name!r} exists")
-        old_password = runtime.box.decrypt(device.password_enc)
-    facts = None
-    if check and change.changes_connection:
+        transport = change.transport or device.transport
+        cira_uuid = str(change.uuid) if change.uuid is not None else device.uuid if "uuid" not in given else None
+        if transport is Transport.CIRA and cira_uuid is None:
+            raise unprocessable("a CIRA device needs its uuid: the MPS recognises a device by the UUID it presents")
+        await _refuse_taken(session, change.name, cira_uuid if transport is Transport.CIRA else None, device_id)
         target = DeviceTarget(
             device_id, given.get("name", device.name), given.get("host", device.host),
-            given.get("username", device.username), given.get("password") or old_password,
+            given.get("username", device.username), given.get("password") or runtime.box.decrypt(device.password_enc),
             given.get("http_port", device.http_port), given.get("tls_port", device.tls_port),
-            given.get("use_tls", device.use_tls), given.get("fingerprint", device.fingerprint),
+            given.get("use_tls", device.use_tls), given.get("fingerprint", device.fingerprint), transport,
         )
+    facts = None
+    if check and change.changes_connection and runtime.connector.reachable_now(target):
         facts = await _check(runtime, target)
     async with runtime.db.write() as session:
         device = await get_device(session, device_id)
         if device is None:
             raise not_found("device")
-        if change.name is not None and await name_taken(session, change.name, except_id=device_id):
-            raise conflict(f"a device named {change.name!r} exists")
-        for field in ("name", "host", "username", "use_tls", "http_port", "tls_port", "fingerprint"):
+        await _refuse_taken(session, change.name, cira_uuid if transport is Transport.CIRA else None, device_id)
+        for field in ("name", "host", "username", "use_tls", "http_port", "tls_port", "fingerprint", "transport"):
             if field in given:
-                if given[field] is None and field != "fingerprint":
-                    raise unprocessable(f"{field} cannot be null")
                 setattr(device, field, given[field])
-        if given.get("password") is not None:
+        if "uuid" in given:
+            device.uuid = cira_uuid
+        if "password" in given:
             device.password_enc = runtime.box.encrypt(given["password"])
-        elif "password" in given:
-            raise unprocessable("password cannot be null")
+        if "cira_username" in given:
+            device.cira_username = change.cira_username
+            device.cira_password_enc = (runtime.box.encrypt(change.cira_password)
+                                        if change.cira_password is not None else None)
         if "tags" in given:
             device.tags = await ensure_tags(session, given["tags"] or [])
         if "group" in given:
@@ -196,7 +225,8 @@ async def import_devices(
     check: Annotated[bool, Form(description="Connect to each device before adding it.")] = False,
 ) -> ImportReport:
     """Add devices from a CSV file (columns: name, host, username, password, tls, http_port, tls_port,
-    fingerprint, tags, group).  Each row is judged on its own and reported by line number."""
+    fingerprint, tags, group, and for CIRA devices transport, uuid, cira_username, cira_password).  Each row is
+    judged on its own and reported by line number."""
     data = await file.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {MAX_IMPORT_BYTES} bytes per file")
@@ -241,7 +271,7 @@ async def _check_rows(runtime: Runtime, rows: list[ParsedRow]) -> dict[int, Devi
 
     async with asyncio.TaskGroup() as group:
         for row in rows:
-            if row.spec is not None:
+            if row.spec is not None and row.spec.transport is not Transport.CIRA:  # CIRA: known when it dials in
                 group.create_task(check(row))
     return facts
 
@@ -257,9 +287,9 @@ async def _store_rows(runtime: Runtime, rows: list[ParsedRow], facts: dict[int, 
             stored: list[tuple[ParsedRow, Device]] = []
             for row in batch:
                 assert row.spec is not None
-                if await name_taken(session, row.spec.name):
-                    results[row.line] = ImportRowResult(row=row.line, name=row.name, status="failed",
-                                                        error=f"a device named {row.name!r} exists")
+                taken = await _taken(session, row.spec.name, _cira_uuid(row.spec))
+                if taken is not None:
+                    results[row.line] = ImportRowResult(row=row.line, name=row.name, status="failed", error=taken)
                     continue
                 device = new_device(row.spec, runtime.box, await ensure_tags(session, row.spec.tags),
                                     await ensure_group(session, row.spec.group))

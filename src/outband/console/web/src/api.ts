@@ -111,6 +111,19 @@ export interface DeviceState {
   last_error: string | null;
 }
 
+/** A CIRA device's tunnel as the MPS sees it. */
+export interface CiraInfo {
+  login: "own" | "shared";
+  cira_username: string | null;
+  online: boolean;
+  mps_node: string | null;
+  peer: string | null;
+  connected_since: string | null;
+  last_keepalive: string | null;
+  disconnected_at: string | null;
+  last_error: string | null;
+}
+
 export interface Device {
   id: number;
   name: string;
@@ -121,6 +134,7 @@ export interface Device {
   tls_port: number;
   fingerprint: string | null;
   transport: string;
+  cira: CiraInfo | null;
   group: string | null;
   tags: string[];
   state: DeviceState;

@@ -1,7 +1,7 @@
 // Shared pieces: announcements, confirmation dialogs, tabs, state badges, and live job progress.
 
-import { ApiError, get, type Counts, type Job, type JobDetail, type JobDevice } from "./api";
-import { fill, h, uid, type Child } from "./dom";
+import { ApiError, get, type Counts, type Device, type Job, type JobDetail, type JobDevice } from "./api";
+import { fill, formatTime, h, uid, type Child } from "./dom";
 
 // ------------------------------------------------------------------------------------------ announcements
 
@@ -127,9 +127,21 @@ export function powerBadge(power: string): HTMLElement {
   return h("span", { class: `badge ${tone}` }, label);
 }
 
-export function reachBadge(reachable: boolean | null): HTMLElement {
+function reachBadge(reachable: boolean | null): HTMLElement {
   if (reachable === null) return h("span", { class: "badge unknown" }, "Not checked");
   return reachable ? h("span", { class: "badge good" }, "Reachable") : h("span", { class: "badge bad" }, "Unreachable");
+}
+
+/** Whether the console can reach the device now: for a CIRA device, whether its tunnel is up. */
+export function reachabilityBadge(device: Device): HTMLElement {
+  const cira = device.cira;
+  if (!cira) return reachBadge(device.state.reachable);
+  if (cira.online) {
+    return h("span", { class: "badge good cira", title: `CIRA tunnel since ${formatTime(cira.connected_since)}` },
+      "Connected");
+  }
+  const since = cira.disconnected_at ? `since ${formatTime(cira.disconnected_at)}` : "never dialled in";
+  return h("span", { class: "badge bad cira", title: `CIRA: offline, ${since}` }, "Offline");
 }
 
 export function statusBadge(status: string): HTMLElement {

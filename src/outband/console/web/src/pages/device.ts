@@ -1,11 +1,11 @@
 // One device: a header with its state and tabs for everything the console can do with it.
 
 import { del, get, operate, patch, type Device, type JobDetail, type JobDevice } from "../api";
-import { field, fill, h, timeElement } from "../dom";
+import { field, fill, h, timeElement, type Child } from "../dom";
 import { navigate, remember, type Cleanup } from "../router";
 import { P, can } from "../session";
 import {
-  busy, confirmAction, definitionList, errorBox, jobProgress, notify, powerBadge, reachBadge, tabs, type JobWatch,
+  busy, confirmAction, definitionList, errorBox, jobProgress, notify, powerBadge, reachabilityBadge, tabs, type JobWatch,
   type Tab,
 } from "../ui";
 import { alarmsTab, consentTab, inventoryTab, logsTab } from "./devicedata";
@@ -49,7 +49,7 @@ export async function devicePage(main: HTMLElement, params: string[]): Promise<C
       h("h1", null, device.name),
       h("p", { class: "device-state", "aria-live": "polite" },
         h("span", { class: "host" }, device.host), " ", powerBadge(device.state.power), " ",
-        reachBadge(device.state.reachable)));
+        reachabilityBadge(device)));
   }
   drawHeader();
 
@@ -113,12 +113,13 @@ async function summaryTab(panel: HTMLElement, context: DeviceContext): Promise<v
     h("h2", null, "Summary"),
     definitionList([
       ["Power", powerBadge(state.power)],
-      ["Reachability", reachBadge(state.reachable)],
+      ["Reachability", reachabilityBadge(device)],
       ["Firmware (AMT)", state.amt_version ?? "unknown"],
       ["Provisioning mode", { acm: "Admin control mode", ccm: "Client control mode", pre: "Not provisioned",
         in: "Provisioning" }[state.provisioning_mode ?? ""] ?? "unknown"],
       ["Address", `${device.host} (${device.use_tls ? `TLS, port ${device.tls_port}` : `port ${device.http_port}`})`],
-      ["Reached", device.transport === "cira" ? "through CIRA" : "directly"],
+      ["Reached", device.cira ? "through CIRA (it dials the console)" : "directly"],
+      ...ciraFacts(device),
       ["UUID", state.uuid ?? "unknown"],
       ["Last seen", timeElement(state.last_seen_at)],
       ["Last checked", timeElement(state.last_checked_at)],
@@ -129,6 +130,21 @@ async function summaryTab(panel: HTMLElement, context: DeviceContext): Promise<v
     refresh, refreshArea,
     h("h3", null, "Reachability history"),
     await historyChart(device.id));
+}
+
+function ciraFacts(device: Device): [string, Child][] {
+  const cira = device.cira;
+  if (!cira) return [];
+  const tunnel: Child = cira.online
+    ? ["connected since ", timeElement(cira.connected_since), ` from ${cira.peer ?? "?"} to MPS node ${cira.mps_node ?? "?"}`]
+    : cira.disconnected_at
+      ? ["offline since ", timeElement(cira.disconnected_at), cira.last_error ? ` (${cira.last_error})` : ""]
+      : "has not dialled in yet";
+  return [
+    ["CIRA tunnel", h("span", { class: "cira-tunnel" }, tunnel)],
+    ["Last keepalive", timeElement(cira.last_keepalive)],
+    ["MPS login", cira.login === "own" ? `its own (${cira.cira_username ?? ""})` : "the shared login"],
+  ];
 }
 
 // ------------------------------------------------------------------------------------------ power and boot

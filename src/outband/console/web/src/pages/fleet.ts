@@ -5,7 +5,7 @@ import { get, operate, query, type Device, type Job, type Page, type Selection }
 import { field, fill, formatTime, h } from "../dom";
 import type { Cleanup } from "../router";
 import { P, can } from "../session";
-import { busy, confirmAction, errorBox, jobProgress, notify, powerBadge, reachBadge, type JobWatch } from "../ui";
+import { busy, confirmAction, errorBox, jobProgress, notify, powerBadge, reachabilityBadge, type JobWatch } from "../ui";
 
 const PAGE_SIZE = 50;
 
@@ -204,7 +204,7 @@ export async function fleetPage(main: HTMLElement): Promise<Cleanup> {
         h("th", { scope: "row" }, h("a", { href: `/devices/${device.id}` }, device.name)),
         h("td", null, device.host),
         h("td", { class: "power" }, powerBadge(device.state.power)),
-        h("td", null, reachBadge(device.state.reachable)),
+        h("td", null, reachabilityBadge(device)),
         h("td", null, device.state.amt_version ?? "—"),
         h("td", null, device.state.provisioning_mode?.toUpperCase() ?? "—"),
         h("td", null, device.tags.join(", ") || "—"),
