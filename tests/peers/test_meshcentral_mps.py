@@ -49,7 +49,8 @@ STARTUP = 120.0
 """MeshCentral makes five certificates on first start; a busy 2-core machine needs time for that."""
 CONNECTED = 2
 """MeshCentral's connectivity bit for Intel AMT CIRA."""
-MESH_POWER = {"present": 7, "soft-off": 6}
+MESH_POWER = {PowerState.ON: 1, PowerState.OFF_SOFT: 6}
+"""MeshCentral's power states (S0 on, S5 soft-off) for the machine's; before it reads one it shows 7, "present"."""
 
 
 @dataclass
@@ -176,28 +177,31 @@ def node_id_of(system_uuid: str) -> str:
 
 
 @asynccontextmanager
-async def engine_in_meshcentral(tmp_path: Path, server: MeshCentral, tuning: cira.CiraTuning
-                                ) -> AsyncIterator[CiraEnv]:
+async def engine_in_meshcentral(tmp_path: Path, server: MeshCentral, tuning: cira.CiraTuning,
+                                power: PowerState = PowerState.OFF_SOFT) -> AsyncIterator[CiraEnv]:
     mesh_id = (await server.ctl("adddevicegroup", "--name", "cira devices", "--amtonly")).split()[-1]
     assert mesh_id.startswith("mesh//"), mesh_id
-    machine = SimMachine(power_state=PowerState.OFF_SOFT, console=SimConsole(timing=ConsoleTiming.instant()))
+    machine = SimMachine(power_state=power, console=SimConsole(timing=ConsoleTiming.instant()))
     async with cira_engine(tmp_path, None, tuning=tuning, password=AMT_PASSWORD, machine=machine) as env:
         await configure_cira(env, root_der=server.root_der, host="127.0.0.1", port=server.mps_port,
                              username=cira_username(mesh_id), password=MPS_PASSWORD, common_name=SERVER_NAME)
         yield env
 
 
-async def test_meshcentral_lists_the_engine_over_cira_and_reads_its_power_state(tmp_path: Path) -> None:
+@pytest.mark.parametrize("power", [PowerState.OFF_SOFT, PowerState.ON], ids=["soft-off", "on"])
+async def test_meshcentral_lists_the_engine_over_cira_and_reads_its_power_state(tmp_path: Path,
+                                                                                power: PowerState) -> None:
     async with meshcentral(tmp_path / "meshcentral") as server, \
-            engine_in_meshcentral(tmp_path, server, cira.CiraTuning(config_poll=0.2)) as env:
+            engine_in_meshcentral(tmp_path, server, cira.CiraTuning(config_poll=0.2), power) as env:
         node_id = node_id_of(env.system_uuid)  # the UUID arrived in AMT's byte order
         device = await server.wait_for_device(node_id, "connected over CIRA",
                                               lambda d: d.get("conn", 0) & CONNECTED)
         assert device["mtype"] == 1  # agentless: an Intel AMT device
         # MeshCentral's AMT manager logs in through the tunnel with the configured admin account and reads
-        # CIM_ServiceAvailableToElement: "present" (7) becomes the machine's real state, soft-off (6).
+        # CIM_ServiceAvailableToElement, and for a machine that is on (AMT 10 and later) IPS_PowerManagementService's
+        # OSPowerSavingState: "present" (7) becomes the machine's real state.
         device = await server.wait_for_device(node_id, "with its power state read through the tunnel",
-                                              lambda d: d.get("pwr") == MESH_POWER["soft-off"])
+                                              lambda d: d.get("pwr") == MESH_POWER[power])
         assert device["conn"] & CONNECTED
         assert env.client.status.connects == 1
 
