@@ -273,14 +273,10 @@ class AmtConnection(ApfConnection[AmtState]):
         waited = self.keepalive_timeout or self.keepalive_interval
         self._terminate(ConnectionTimedOut(f"no keepalive reply within {waited:g} s"), by_peer=False, notify=True)
 
-    def _handshake_overdue(self) -> None:
-        self._terminate(ConnectionTimedOut(f"login not finished within {self.handshake_timeout:g} s "
-                                           f"(stuck in {self.state.value})"), by_peer=False, notify=True)
-
     TIMERS = {
         "keepalive": _send_keepalive,
         "reply": _reply_overdue,
-        "handshake": _handshake_overdue,
+        "handshake": ApfConnection._handshake_overdue,
     }
 
 

@@ -47,6 +47,7 @@ from .constants import DEFAULT_WINDOW, MAX_SEND_CHUNK, MessageType, OpenFailureR
 from .errors import (
     ChannelOpenError,
     ConnectionLost,
+    ConnectionTimedOut,
     DisconnectError,
     LocalProtocolError,
     ProtocolError,
@@ -225,6 +226,11 @@ class ApfConnection(Generic[S]):
 
     def _on_keepalive_request(self, message: KeepaliveRequest) -> None:
         self._send(KeepaliveReply(message.cookie))
+
+    def _handshake_overdue(self) -> None:
+        """The ``handshake`` deadline: a peer that never finishes logging in must not hold the connection."""
+        self._terminate(ConnectionTimedOut(f"login not finished within {self.handshake_timeout:g} s "
+                                           f"(stuck in {self.state.value})"), by_peer=False, notify=True)
 
     # ------------------------------------------------------------------------------------------ channels
 

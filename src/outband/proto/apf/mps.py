@@ -252,11 +252,7 @@ class MpsConnection(ApfConnection[MpsState]):
         self._terminate(ConnectionTimedOut(f"nothing received for {self.idle_timeout:g} s"), by_peer=False,
                         notify=True)
 
-    def _handshake_overdue(self) -> None:
-        self._terminate(ConnectionTimedOut(f"login not finished within {self.handshake_timeout:g} s "
-                                           f"(stuck in {self.state.value})"), by_peer=False, notify=True)
-
-    TIMERS = {"idle": _idle, "handshake": _handshake_overdue}
+    TIMERS = {"idle": _idle, "handshake": ApfConnection._handshake_overdue}
 
 
 _S = MpsState
