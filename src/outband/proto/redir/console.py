@@ -16,7 +16,7 @@ Theory of operation (:class:`ConsoleSession`)::
     AUTHENTICATED     --message of the kind--> SessionData event
     any state         --end()-->              CLOSED (sends 0x12)
 
-Transitions are the table ``_HANDLERS`` keyed by (state, message type); any other message is a protocol
+Transitions are the table ``HANDLERS`` keyed by (state, message type); any other message is a protocol
 error and closes the session.  The digest answer is computed with the same functions the WS-MAN client uses
 (:mod:`outband.proto.digest`), in the binary framing of AMT-PROTOCOLS.md §4.2.
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..digest import compute_response, ha1
-from .frames import KIND_MESSAGES, Frame, FrameDecoder, MessageType, ProtocolError, RawData, Role, SessionKind
+from .frames import Frame, MessageType, ProtocolError, Role, SessionKind
 from .session import (
     DIGEST_FIELDS,
     MAX_PASSWORD,
@@ -41,6 +41,7 @@ from .session import (
     AuthType,
     SessionData,
     SessionEnded,
+    SessionManager,
     StartStatus,
     decode_text,
     encode_auth,
@@ -91,7 +92,7 @@ def _new_cnonce() -> str:
     return secrets.token_hex(16)
 
 
-class ConsoleSession:
+class ConsoleSession(SessionManager[ConsoleState, ConsoleEvent]):
     """The console side of the session manager (sans-I/O): :meth:`start`, then feed the device's bytes to
     :meth:`receive_data`, read :meth:`events` and send :meth:`data_to_send`.
 
@@ -106,17 +107,15 @@ class ConsoleSession:
             raise ValueError(f"AMT user names have 1 to {MAX_USER} bytes and passwords at most {MAX_PASSWORD}")
         if not preference or any(t not in DEFAULT_PREFERENCE for t in preference):
             raise ValueError("preference lists auth types 1, 3 and 4 only")
+        super().__init__(Role.AMT, ConsoleState.IDLE, authenticated=ConsoleState.AUTHENTICATED,
+                         closed=ConsoleState.CLOSED)
         self.kind = kind
         self.username = username
         self._password = password
         self.preference = preference
         self._cnonce_factory = cnonce_factory
-        self.decoder = FrameDecoder(Role.AMT)
-        self.state = ConsoleState.IDLE
         self.auth_type: AuthType | None = None
         self._stale_retries = 0
-        self._out: list[bytes] = []
-        self._events: list[ConsoleEvent] = []
 
     # ------------------------------------------------------------------------------------------ I/O
 
@@ -131,62 +130,11 @@ class ConsoleSession:
             self._out.append(encode_end())
         self._close("ended by the console")
 
-    def send(self, data: bytes) -> None:
-        """Queue a message of the session kind (the SOL/IDE-R/KVM layers write through here)."""
-        self._expect(ConsoleState.AUTHENTICATED)
-        self._out.append(data)
-
-    def receive_data(self, data: bytes) -> None:
-        if self.state is ConsoleState.CLOSED:
-            return
-        try:
-            self.decoder.feed(data)
-            while not self.closed:
-                frame = self.decoder.next_frame()
-                if frame is None:
-                    break
-                self._handle(frame)
-        except ProtocolError as exc:
-            self._close(f"protocol error: {exc}")
-
-    def events(self) -> list[ConsoleEvent]:
-        out, self._events = self._events, []
-        return out
-
-    def data_to_send(self) -> list[bytes]:
-        out, self._out = self._out, []
-        return out
-
-    @property
-    def closed(self) -> bool:
-        return self.state is ConsoleState.CLOSED
-
-    def _expect(self, state: ConsoleState) -> None:
-        if self.state is not state:
-            raise RuntimeError(f"cannot do that in state {self.state.value}")
-
-    def _close(self, reason: str) -> None:
-        if self.state is not ConsoleState.CLOSED:
-            self.state = ConsoleState.CLOSED
-            self._events.append(SessionEnded(reason))
-
     def _fail(self, event: Refused | AuthenticationFailed, reason: str) -> None:
         self._events.append(event)
         self._close(reason)
 
     # ------------------------------------------------------------------------------------------ handlers
-
-    def _handle(self, frame: Frame | RawData) -> None:
-        if isinstance(frame, RawData):
-            self._events.append(SessionData(frame))
-            return
-        if self.state is ConsoleState.AUTHENTICATED and frame.type in KIND_MESSAGES[self.kind]:
-            self._events.append(SessionData(frame))
-            return
-        handler = _HANDLERS.get((self.state, frame.type))
-        if handler is None:
-            raise ProtocolError(f"{frame.type.name} not expected in state {self.state.value}")
-        handler(self, frame)
 
     def _on_start_reply(self, frame: Frame) -> None:
         status = frame.data[1]
@@ -247,8 +195,7 @@ class ConsoleSession:
     def _on_auth_result(self, frame: Frame) -> None:
         msg = AuthMessage.decode(frame)
         if msg.status == AuthStatus.SUCCESS and msg.auth_type is self.auth_type:
-            self.state = ConsoleState.AUTHENTICATED
-            self.decoder.set_kind(self.kind)
+            self._enter_session(self.kind)
             self._events.append(Authenticated(msg.auth_type))
             return
         if (msg.status == AuthStatus.FAILURE and msg.payload and self.auth_type is not AuthType.CLEAR
@@ -259,7 +206,7 @@ class ConsoleSession:
         self._fail(AuthenticationFailed("the device refused the credentials"), "authentication failed")
 
 
-_HANDLERS: Final[dict[tuple[ConsoleState, MessageType], Callable[[ConsoleSession, Frame], None]]] = {
+ConsoleSession.HANDLERS = {
     (ConsoleState.AWAIT_START_REPLY, T.START_REDIRECTION_SESSION_REPLY): ConsoleSession._on_start_reply,
     (ConsoleState.AWAIT_AUTH_TYPES, T.AUTHENTICATE_SESSION_REPLY): ConsoleSession._on_auth_types,
     (ConsoleState.AWAIT_CHALLENGE, T.AUTHENTICATE_SESSION_REPLY): ConsoleSession._on_challenge,

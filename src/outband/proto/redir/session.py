@@ -16,7 +16,7 @@ Theory of operation (:class:`AmtSession`)::
     AUTHENTICATED  --message of the session's kind--> SessionData event
     any state      --0x12-->             CLOSED
 
-Transitions are the table ``_HANDLERS`` keyed by (state, message type); anything else is a protocol error,
+Transitions are the table ``HANDLERS`` keyed by (state, message type); anything else is a protocol error,
 which closes the session (AMT closes; amtterm hangs if it does not).  While a decision is pending no further
 input is parsed: it waits in the decoder until :meth:`accept`/:meth:`grant` resume it.  Replies are queued
 as separate writes (:meth:`data_to_send` returns a list) because amtterm consumes its whole receive buffer on
@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
 from ..digest import AuthResult, DigestVerifier, Reason, compute_response, ha1
 from .frames import KIND_MESSAGES, Frame, FrameDecoder, MessageType, ProtocolError, RawData, Role, SessionKind
@@ -184,6 +184,104 @@ class SessionEnded:
 Event = SessionRequested | LoginAttempt | SessionData | SessionEnded
 
 
+StateT = TypeVar("StateT", bound=enum.Enum)
+EventT = TypeVar("EventT")
+
+
+class SessionManager(Generic[StateT, EventT]):
+    """What both ends of the session manager share (sans-I/O): the frame decoder, the queues of writes and
+    events, the (state, message type) table ``HANDLERS`` that each end fills, and the end of the session.
+
+    Input is parsed frame by frame until the end pauses (:meth:`_paused`: closed, or a decision pending); a
+    frame no handler takes is a protocol error, which closes the session rather than raising.  Once
+    :meth:`_enter_session` ran, messages of the session's kind pass through as SessionData events.  ``EventT``
+    is the end's event union; it includes SessionData and SessionEnded, which this class raises.
+    """
+
+    HANDLERS: ClassVar[Mapping[tuple[Any, MessageType], Callable[[Any, Frame], None]]]
+
+    def __init__(self, peer: Role, state: StateT, *, authenticated: StateT, closed: StateT) -> None:
+        self.decoder = FrameDecoder(peer)
+        self.state: StateT = state
+        self._authenticated_state = authenticated
+        self._closed_state = closed
+        self._session_messages: frozenset[MessageType] = frozenset()
+        self._out: list[bytes] = []
+        self._events: list[EventT] = []
+
+    def receive_data(self, data: bytes) -> None:
+        """Take bytes from the peer; events and replies become available."""
+        if self.closed:
+            return
+        try:
+            self.decoder.feed(data)
+            self._parse()
+        except ProtocolError as exc:
+            self._close(f"protocol error: {exc}")
+
+    def events(self) -> list[EventT]:
+        out, self._events = self._events, []
+        return out
+
+    def data_to_send(self) -> list[bytes]:
+        """Each item is one write: amtterm consumes its whole receive buffer on a control reply (§11)."""
+        out, self._out = self._out, []
+        return out
+
+    def send(self, data: bytes) -> None:
+        """Queue a message of the session kind (the SOL/IDE-R/KVM layers write through here)."""
+        if self.state is not self._authenticated_state:
+            raise RuntimeError(f"cannot send session data in state {self.state.value}")
+        self._out.append(data)
+
+    @property
+    def closed(self) -> bool:
+        return self.state is self._closed_state
+
+    def _paused(self) -> bool:
+        return self.closed
+
+    def _expect(self, state: StateT) -> None:
+        if self.state is not state:
+            raise RuntimeError(f"cannot do that in state {self.state.value}")
+
+    def _enter_session(self, kind: SessionKind) -> None:
+        self.state = self._authenticated_state
+        self.decoder.set_kind(kind)
+        self._session_messages = KIND_MESSAGES[kind]
+
+    def _resume(self) -> None:
+        try:
+            self._parse()
+        except ProtocolError as exc:
+            self._close(f"protocol error: {exc}")
+
+    def _parse(self) -> None:
+        while not self._paused():
+            frame = self.decoder.next_frame()
+            if frame is None:
+                return
+            self._handle(frame)
+
+    def _emit(self, event: SessionData | SessionEnded) -> None:
+        self._events.append(cast(EventT, event))  # every end's event union includes both
+
+    def _close(self, reason: str) -> None:
+        if not self.closed:
+            self.state = self._closed_state
+            self._emit(SessionEnded(reason))
+
+    def _handle(self, frame: Frame | RawData) -> None:
+        if isinstance(frame, RawData) or (self.state is self._authenticated_state
+                                          and frame.type in self._session_messages):
+            self._emit(SessionData(frame))
+            return
+        handler = self.HANDLERS.get((self.state, frame.type))
+        if handler is None:
+            raise ProtocolError(f"{frame.type.name} not expected in state {self.state.value}")
+        handler(self, frame)
+
+
 class State(enum.Enum):
     AWAIT_START = "await-start"
     DECIDING_START = "deciding-start"
@@ -197,53 +295,19 @@ _PAUSED: Final = frozenset({State.CLOSED, State.DECIDING_START, State.DECIDING_A
 DEFAULT_AUTH_TYPES: Final = (AuthType.CLEAR, AuthType.DIGEST_NO_QOP, AuthType.DIGEST)
 
 
-class AmtSession:
+class AmtSession(SessionManager[State, Event]):
     """The AMT side of the session manager.  Feed bytes with :meth:`receive_data`, read :meth:`events`,
     send what :meth:`data_to_send` returns (each item as its own write)."""
 
     def __init__(self, verifier: DigestVerifier, *, auth_types: tuple[AuthType, ...] = DEFAULT_AUTH_TYPES,
                  peer: object = None) -> None:
+        super().__init__(Role.CONSOLE, State.AWAIT_START, authenticated=State.AUTHENTICATED, closed=State.CLOSED)
         self.verifier = verifier
         self.auth_types = auth_types
         self.peer = peer
-        self.decoder = FrameDecoder(Role.CONSOLE)
-        self.state = State.AWAIT_START
         self.kind: SessionKind | None = None
         self.username: str | None = None
-        self._out: list[bytes] = []
-        self._events: list[Event] = []
         self._pending_auth: AuthType | None = None
-
-    # ------------------------------------------------------------------------------------------ I/O
-
-    def receive_data(self, data: bytes) -> None:
-        """Take bytes from the console; events and replies become available.  Protocol errors close the
-        session (a SessionEnded event) rather than raising."""
-        if self.state is State.CLOSED:
-            return
-        try:
-            self.decoder.feed(data)
-            self._parse()
-        except ProtocolError as exc:
-            self._close(f"protocol error: {exc}")
-
-    def events(self) -> list[Event]:
-        out, self._events = self._events, []
-        return out
-
-    def data_to_send(self) -> list[bytes]:
-        out, self._out = self._out, []
-        return out
-
-    def send(self, data: bytes) -> None:
-        """Queue a message of the session kind (the SOL/IDE-R/KVM layers write through here)."""
-        if self.state is not State.AUTHENTICATED:
-            raise RuntimeError(f"cannot send session data in state {self.state.value}")
-        self._out.append(data)
-
-    @property
-    def closed(self) -> bool:
-        return self.state is State.CLOSED
 
     # ------------------------------------------------------------------------------------------ decisions
 
@@ -265,8 +329,7 @@ class AmtSession:
         assert self._pending_auth is not None
         assert self.kind is not None
         self._out.append(encode_auth_reply(AuthStatus.SUCCESS, self._pending_auth))
-        self.state = State.AUTHENTICATED
-        self.decoder.set_kind(self.kind)
+        self._enter_session(self.kind)
         self._resume()
 
     def deny(self, reason: str = "authentication failed") -> None:
@@ -278,41 +341,11 @@ class AmtSession:
     def close(self, reason: str = "closed by the engine") -> None:
         self._close(reason)
 
-    def _expect(self, state: State) -> None:
-        if self.state is not state:
-            raise RuntimeError(f"cannot do that in state {self.state.value}")
-
-    def _resume(self) -> None:
-        try:
-            self._parse()
-        except ProtocolError as exc:
-            self._close(f"protocol error: {exc}")
-
-    def _parse(self) -> None:
-        while self.state not in _PAUSED:
-            frame = self.decoder.next_frame()
-            if frame is None:
-                return
-            self._handle(frame)
-
-    def _close(self, reason: str) -> None:
-        if self.state is not State.CLOSED:
-            self.state = State.CLOSED
-            self._events.append(SessionEnded(reason))
+    def _paused(self) -> bool:
+        """While a decision is pending, further input waits in the decoder."""
+        return self.state in _PAUSED
 
     # ------------------------------------------------------------------------------------------ handlers
-
-    def _handle(self, frame: Frame | RawData) -> None:
-        if isinstance(frame, RawData):
-            self._events.append(SessionData(frame))
-            return
-        if self.state is State.AUTHENTICATED and self.kind is not None and frame.type in KIND_MESSAGES[self.kind]:
-            self._events.append(SessionData(frame))
-            return
-        handler = _HANDLERS.get((self.state, frame.type))
-        if handler is None:
-            raise ProtocolError(f"{frame.type.name} not expected in state {self.state.value}")
-        handler(self, frame)
 
     def _on_start(self, frame: Frame) -> None:
         tag = frame.data[4:8]
@@ -395,7 +428,7 @@ class AmtSession:
         self._events.append(LoginAttempt(result, auth_type))
 
 
-_HANDLERS: Final[dict[tuple[State, MessageType], Callable[[AmtSession, Frame], None]]] = {
+AmtSession.HANDLERS = {
     (State.AWAIT_START, T.START_REDIRECTION_SESSION): AmtSession._on_start,
     (State.AWAIT_START, T.END_REDIRECTION_SESSION): AmtSession._on_end,
     (State.AWAIT_AUTH, T.AUTHENTICATE_SESSION): AmtSession._on_auth,
