@@ -27,6 +27,8 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
+from .buffer import ReceiveBuffer
+
 NBDMAGIC: Final = b"NBDMAGIC"
 IHAVEOPT: Final = b"IHAVEOPT"
 OPTION_REPLY_MAGIC: Final = 0x3E889045565A9
@@ -159,7 +161,7 @@ class NbdServerConnection:
         self.export: Export | None = None
         self.export_name: str | None = None
         self._no_zeroes = False
-        self._buf = bytearray()
+        self._buf = ReceiveBuffer()
         self._out: list[bytes] = []
         self._events: list[NbdEvent] = []
         self._pending: _PendingExport | None = None
@@ -238,13 +240,6 @@ class NbdServerConnection:
 
     # ------------------------------------------------------------------------------------------ parsing
 
-    def _take(self, length: int) -> bytes | None:
-        if len(self._buf) < length:
-            return None
-        data = bytes(self._buf[:length])
-        del self._buf[:length]
-        return data
-
     def _step(self) -> bool:
         if self.state is State.FLAGS:
             return self._on_flags()
@@ -255,7 +250,7 @@ class NbdServerConnection:
         return False
 
     def _on_flags(self) -> bool:
-        data = self._take(4)
+        data = self._buf.take(4)
         if data is None:
             return False
         (flags,) = struct.unpack(">I", data)
@@ -275,7 +270,7 @@ class NbdServerConnection:
             raise NbdProtocolError("option without the IHAVEOPT magic")
         if length > MAX_OPTION_DATA:
             raise NbdProtocolError(f"option data of {length} bytes exceeds {MAX_OPTION_DATA}")
-        data = self._take(_OPTION_HEADER.size + length)
+        data = self._buf.take(_OPTION_HEADER.size + length)
         if data is None:
             return False
         self._option(option, data[_OPTION_HEADER.size :])
@@ -325,7 +320,7 @@ class NbdServerConnection:
         self._events.append(ExportRequested(name))
 
     def _on_request(self) -> bool:
-        data = self._take(REQUEST_SIZE)
+        data = self._buf.take(REQUEST_SIZE)
         if data is None:
             return False
         magic, _flags, kind, handle, offset, length = _REQUEST.unpack(data)

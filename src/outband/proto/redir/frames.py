@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from ..buffer import ReceiveBuffer
+
 
 class RedirectionError(Exception):
     """Base of every redirection protocol error."""
@@ -215,7 +217,7 @@ class FrameDecoder:
 
     def __init__(self, peer: Role) -> None:
         self.peer = peer
-        self._buf = bytearray()
+        self._buf = ReceiveBuffer()
         self._raw = False
         self._layout: dict[MessageType, tuple[Role, LengthFn]] = dict(_LAYOUT)
 
@@ -253,12 +255,8 @@ class FrameDecoder:
             mtype = MessageType(code)
         except ValueError:
             raise ProtocolError(f"unknown message type 0x{code:02X}") from None
-        length = self._length(mtype, bytes(self._buf[:40]))
-        if length is None or len(self._buf) < length:
-            return None
-        data = bytes(self._buf[:length])
-        del self._buf[:length]
-        return Frame(mtype, data)
+        data = self._buf.take(self._length(mtype, bytes(self._buf[:40])))
+        return None if data is None else Frame(mtype, data)
 
     def _length(self, mtype: MessageType, head: bytes) -> int | None:
         if mtype in _BOTH_WAYS:

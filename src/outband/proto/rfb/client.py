@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .encodings import PixelBuffer, RectDecoder, rle_body_cap
+from .endpoint import RfbEndpoint
 from .errors import RfbProtocolError
 from .messages import (
     KVM_DATA_CHANNEL,
@@ -98,10 +99,11 @@ class Bell:
 RfbClientEvent = ServerInitialised | FramebufferUpdated | DesktopResized | Bell | CutText | KvmData | KvmExt
 
 
-class RfbClient:
+class RfbClient(RfbEndpoint[RfbClientEvent]):
     def __init__(self, *, pixel_format: PixelFormat = RGB565, encodings: tuple[int, ...] = DEFAULT_ENCODINGS,
                  shared: bool = True, auto_refresh: bool = True) -> None:
         pixel_format.validate()
+        super().__init__(max_buffered=MAX_BUFFERED, overflow="the server sent more than any message can hold")
         self.format = pixel_format
         self.encodings = tuple(encodings)
         self.shared = shared
@@ -111,32 +113,10 @@ class RfbClient:
         self.name = ""
         self.framebuffer = PixelBuffer.blank(0, 0, pixel_format)
         self.updates = 0
-        self._buf = bytearray()
-        self._out: list[bytes] = []
-        self._events: list[RfbClientEvent] = []
         self._decoder = RectDecoder()
         self._rects_left = 0
         self._rects: list[tuple[int, int, int, int]] = []
         self._resized = False
-
-    # ------------------------------------------------------------------------------------------ I/O
-
-    def receive_data(self, data: bytes) -> None:
-        """Server bytes; raises :class:`RfbProtocolError` on a protocol violation."""
-        if len(self._buf) + len(data) > MAX_BUFFERED:
-            raise RfbProtocolError("the server sent more than any message can hold")
-        self._buf += data
-        while self._step():
-            pass
-
-    def data_to_send(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
-
-    def events(self) -> list[RfbClientEvent]:
-        out, self._events = self._events, []
-        return out
 
     @property
     def ready(self) -> bool:
@@ -178,20 +158,11 @@ class RfbClient:
 
     # ------------------------------------------------------------------------------------------ parsing
 
-    def _peek(self, length: int) -> bytes | None:
-        return bytes(self._buf[:length]) if len(self._buf) >= length else None
-
-    def _take(self, length: int) -> bytes | None:
-        data = self._peek(length)
-        if data is not None:
-            del self._buf[:length]
-        return data
-
     def _step(self) -> bool:
         return _STEPS[self.state](self)
 
     def _on_version(self) -> bool:
-        data = self._take(VERSION_LENGTH)
+        data = self._buf.take(VERSION_LENGTH)
         if data is None:
             return False
         major, minor = parse_version(data)
@@ -204,7 +175,7 @@ class RfbClient:
 
     def _on_security(self) -> bool:
         if self.version == (3, 3):
-            data = self._peek(4)
+            data = self._buf.peek(4)
             if data is None:
                 return False
             kind = int.from_bytes(data, "big")
@@ -220,7 +191,7 @@ class RfbClient:
         count = self._buf[0]
         if count == 0:
             return self._failure(1)
-        data = self._take(1 + count)
+        data = self._buf.take(1 + count)
         if data is None:
             return False
         if Security.NONE not in data[1:]:
@@ -233,7 +204,7 @@ class RfbClient:
         return True
 
     def _on_security_result(self) -> bool:
-        data = self._peek(4)
+        data = self._buf.peek(4)
         if data is None:
             return False
         if int.from_bytes(data, "big") != 0:
@@ -244,13 +215,13 @@ class RfbClient:
 
     def _failure(self, skip: int) -> bool:
         """A refusal: ``skip`` header bytes, then a u32-length reason string."""
-        head = self._peek(skip + 4)
+        head = self._buf.peek(skip + 4)
         if head is None:
             return False
         length = int.from_bytes(head[skip:], "big")
         if length > MAX_NAME:
             raise RfbProtocolError("the server refused the connection (reason too long to show)")
-        data = self._peek(skip + 4 + length)
+        data = self._buf.peek(skip + 4 + length)
         if data is None:
             return False
         reason = data[skip + 4 :].decode("utf-8", "replace")
@@ -261,13 +232,13 @@ class RfbClient:
         self.state = ClientState.SERVER_INIT
 
     def _on_server_init(self) -> bool:
-        head = self._peek(24)
+        head = self._buf.peek(24)
         if head is None:
             return False
         name_length = int.from_bytes(head[20:24], "big")
         if name_length > MAX_NAME:
             raise RfbProtocolError(f"desktop name of {name_length} bytes exceeds {MAX_NAME}")
-        data = self._take(24 + name_length)
+        data = self._buf.take(24 + name_length)
         if data is None:
             return False
         width, height = struct.unpack_from(">HH", data)
@@ -290,7 +261,7 @@ class RfbClient:
             return False
         kind = self._buf[0]
         if kind == ServerMessage.FRAMEBUFFER_UPDATE:
-            data = self._take(4)
+            data = self._buf.take(4)
             if data is None:
                 return False
             self._rects_left = int.from_bytes(data[2:4], "big")
@@ -304,29 +275,29 @@ class RfbClient:
             self._events.append(Bell())
             return True
         if kind == ServerMessage.SERVER_CUT_TEXT:
-            head = self._peek(8)
+            head = self._buf.peek(8)
             if head is None:
                 return False
             length = int.from_bytes(head[4:8], "big")
             if length > MAX_CUT_TEXT:
                 raise RfbProtocolError(f"cut text of {length} bytes exceeds {MAX_CUT_TEXT}")
-            data = self._take(8 + length)
+            data = self._buf.take(8 + length)
             if data is None:
                 return False
             self._events.append(classify_cut_text(data[8:]))
             return True
         if kind == ServerMessage.SET_COLOUR_MAP_ENTRIES:
-            head = self._peek(6)
+            head = self._buf.peek(6)
             if head is None:
                 return False
             first, count = struct.unpack_from(">HH", head, 2)
             if first + count > 0x10000:
                 raise RfbProtocolError("colour map entries beyond 65536")
-            return self._take(6 + 6 * count) is not None
+            return self._buf.take(6 + 6 * count) is not None
         raise RfbProtocolError(f"unknown server message type {kind}")
 
     def _on_rectangle(self) -> bool:
-        head = self._peek(RECT_HEADER.size)
+        head = self._buf.peek(RECT_HEADER.size)
         if head is None:
             return False
         x, y, width, height, encoding = RECT_HEADER.unpack(head)
@@ -343,18 +314,18 @@ class RfbClient:
                                    f"{self.framebuffer.width}x{self.framebuffer.height} framebuffer")
         if encoding == Encoding.RAW:
             size = width * height * self.format.bytes_per_pixel
-            data = self._take(RECT_HEADER.size + size)
+            data = self._buf.take(RECT_HEADER.size + size)
             if data is None:
                 return False
             self._decoder.raw(self.framebuffer, x, y, width, height, data[RECT_HEADER.size :])
         else:
-            prefix = self._peek(RECT_HEADER.size + 4)
+            prefix = self._buf.peek(RECT_HEADER.size + 4)
             if prefix is None:
                 return False
             length = int.from_bytes(prefix[RECT_HEADER.size :], "big")
             if length > rle_body_cap(width, height, self.format):
                 raise RfbProtocolError(f"RLE rectangle of {length} bytes is larger than {width}x{height} can be")
-            data = self._take(RECT_HEADER.size + 4 + length)
+            data = self._buf.take(RECT_HEADER.size + 4 + length)
             if data is None:
                 return False
             self._decoder.rle(self.framebuffer, x, y, width, height, data[RECT_HEADER.size + 4 :])

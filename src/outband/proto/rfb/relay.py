@@ -13,6 +13,7 @@ import enum
 import struct
 from typing import Final
 
+from ..buffer import ReceiveBuffer
 from .messages import VERSION_LENGTH, ClientMessage, Encoding, client_message_length, parse_version
 
 DROPPED: Final = frozenset({Encoding.RLE, Encoding.INTEL_KVM_EXTENSIONS})
@@ -29,18 +30,16 @@ class ViewerFilter:
     """Viewer -> device bytes in, the bytes to forward out (held back only while a message is incomplete)."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._buf = ReceiveBuffer()
         self._phase = _Phase.VERSION
 
     def feed(self, data: bytes) -> bytes:
         self._buf += data
         out = bytearray()
         while True:
-            length = self._next_length()
-            if length is None or len(self._buf) < length:
+            chunk = self._buf.take(self._next_length())
+            if chunk is None:
                 return bytes(out)
-            chunk = bytes(self._buf[:length])
-            del self._buf[:length]
             out += self._pass(chunk)
 
     def _next_length(self) -> int | None:

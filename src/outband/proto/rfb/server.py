@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from .encodings import RectEncoder
+from .endpoint import RfbEndpoint
 from .errors import RfbProtocolError
 from .messages import (
     TILE,
@@ -94,17 +95,15 @@ class ClientInitialised:
 RfbServerEvent = ClientInitialised | KeyEvent | PointerEvent | CutText | KvmData | KvmExt | SetPixelFormat
 
 
-class RfbServer:
+class RfbServer(RfbEndpoint[RfbServerEvent]):
     def __init__(self, surface: IndexedSurface, *, name: str = "outband", pixel_format: PixelFormat = RGB565) -> None:
+        super().__init__(max_buffered=MAX_BUFFERED, overflow="the client sent more than it lets the server process")
         self.surface = surface
         self.name = name.encode("utf-8")[:255]
         self.format = pixel_format
         self.state = ServerState.VERSION
         self.version = (3, 8)
         self.encodings: tuple[int, ...] = ()
-        self._buf = bytearray()
-        self._out: list[bytes] = []
-        self._events: list[RfbServerEvent] = []
         self._pending: UpdateRequest | None = None
         self._client_size = (surface.width, surface.height)
         self._snapshot: dict[tuple[int, int, int, int], bytes] = {}
@@ -118,23 +117,6 @@ class RfbServer:
     def start(self) -> None:
         self._out.append(VERSION_3_8)
 
-    def receive_data(self, data: bytes) -> None:
-        """Client bytes; raises :class:`RfbProtocolError` when the client breaks the protocol."""
-        if len(self._buf) + len(data) > MAX_BUFFERED:
-            raise RfbProtocolError("the client sent more than it lets the server process")
-        self._buf += data
-        while self._step():
-            pass
-
-    def data_to_send(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
-
-    def events(self) -> list[RfbServerEvent]:
-        out, self._events = self._events, []
-        return out
-
     def refresh(self) -> None:
         """The surface may have changed: answer a waiting update request if there is something new."""
         if self.state is ServerState.NORMAL:
@@ -145,21 +127,14 @@ class RfbServer:
 
     # ------------------------------------------------------------------------------------------ parsing
 
-    def _take(self, length: int) -> bytes | None:
-        if len(self._buf) < length:
-            return None
-        data = bytes(self._buf[:length])
-        del self._buf[:length]
-        return data
-
     def _step(self) -> bool:
         if self.state is ServerState.VERSION:
-            data = self._take(VERSION_LENGTH)
+            data = self._buf.take(VERSION_LENGTH)
             if data is None:
                 return False
             self._on_version(data)
         elif self.state is ServerState.SECURITY:
-            data = self._take(1)
+            data = self._buf.take(1)
             if data is None:
                 return False
             if data[0] != Security.NONE:
@@ -168,16 +143,14 @@ class RfbServer:
                 self._out.append(struct.pack(">I", 0))
             self.state = ServerState.INIT
         elif self.state is ServerState.INIT:
-            data = self._take(1)
+            data = self._buf.take(1)
             if data is None:
                 return False
             self._on_client_init(bool(data[0]))
         else:
-            length = client_message_length(self._buf)
-            if length is None or len(self._buf) < length:
+            data = self._buf.take(client_message_length(self._buf))
+            if data is None:
                 return False
-            data = self._take(length)
-            assert data is not None
             self._on_message(parse_client_message(data))
         return True
 
