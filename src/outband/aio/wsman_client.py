@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
-from types import TracebackType
 from typing import Final
 
 import aiohttp
@@ -22,6 +21,7 @@ from ..proto.digest import DigestClient, DigestError
 from ..proto.wsman import DecodeError, Envelope, parse_envelope
 from ..proto.wsman import messages as msg
 from ..proto.wsman.envelope import IdentifyResponse
+from .closing import AsyncClosing
 from .errors import (
     AuthenticationError,
     BadResponse,
@@ -43,7 +43,7 @@ def _direct_connector() -> aiohttp.BaseConnector:
     return aiohttp.TCPConnector(limit_per_host=1, enable_cleanup_closed=False)
 
 
-class WsmanTransport:
+class WsmanTransport(AsyncClosing):
     """The WS-MAN endpoint of one device.
 
     ``fingerprint`` pins the device certificate's SHA-256 (self-signed AMT certificates); ``verify=False``
@@ -108,13 +108,6 @@ class WsmanTransport:
             await self._session.close()
             self._session = None
 
-    async def __aenter__(self) -> WsmanTransport:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # ------------------------------------------------------------------------------------------ requests
 

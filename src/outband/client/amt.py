@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, Final, Literal, TypeVar, overload
 
+from ..aio.closing import AsyncClosing
 from ..aio.errors import BadResponse, TransportError
 from ..aio.wsman_client import WsmanTransport
 from ..proto.cim.model import CimObject, key_selectors
@@ -62,7 +62,7 @@ def _target(target: Target, selectors: Selectors) -> tuple[str, Selectors]:
     return resource_uri(target), selectors
 
 
-class AmtClient:
+class AmtClient(AsyncClosing):
     """One AMT device (or anything that speaks WS-MAN like it).
 
     Connection arguments build a private :class:`WsmanTransport`, closed with the client; a ``transport``
@@ -111,13 +111,6 @@ class AmtClient:
         if self._owns_transport:
             await self.transport.close()
 
-    async def __aenter__(self) -> AmtClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # ------------------------------------------------------------------------------------------ exchange
 

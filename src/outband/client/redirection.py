@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Final, Self
 
+from ..aio.closing import AsyncClosing
 from ..aio.errors import BadResponse, TransportError
 from ..aio.redirection import (
     REDIRECTION_PORT,
@@ -48,22 +48,15 @@ END_TIMEOUT: Final = 2.0
 """How long :meth:`SolSession.close` waits for the device to confirm the end of SOL."""
 
 
-class OpenCloseSession:
+class OpenCloseSession(AsyncClosing):
     """``async with`` for redirection sessions: open() on entry, close() on exit, whatever happened."""
 
     async def open(self) -> None:
         raise NotImplementedError
 
-    async def close(self) -> None:
-        raise NotImplementedError
-
     async def __aenter__(self) -> Self:
         await self.open()
         return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
 
 
 class SolSession(OpenCloseSession):
