@@ -7,6 +7,17 @@ become ``int``, booleans ``bool``, base64 octet strings ``bytes``, CIM datetimes
 catalog does not know, or text that is not in the canonical form of its declared type, stays a ``str``; any
 element shape we do not understand is kept verbatim as an :class:`XmlFragment`.  Nothing a device sends is lost,
 and writing an object back reproduces the same infoset (names, namespaces, order, values).
+
+Objects read from an envelope are typed lazily (:func:`lazy_object`): a Pull of many instances is mostly read
+for a few properties, or only written back, and typing every leaf of every item at parse time cost twice the
+XML parse itself.  Everything that can *refuse* a document is still done at parse time -- text mixed with the
+fields, and the whole decoding of fields that hold elements (EPRs, datetimes, embedded instances, verbatim
+fragments), whose checks reach into their children -- so a parsed envelope is accepted or refused exactly as
+before.  What is deferred, typing leaf text, cannot fail: a converter that does not recognise its type's
+canonical form keeps the text.  The first access to :attr:`CimObject.fields` (through any reader: item access,
+iteration, equality, repr, to_json) types the leaves once and lets go of the parsed element; writing an object
+that was never read copies its leaf text straight through, which yields the same bytes as typing it and writing
+the typed values back, because typing only ever accepts text that writes back unchanged.
 """
 
 from __future__ import annotations
@@ -115,7 +126,9 @@ class Field:
     attrs: Attrs = ()
 
 
-_CANON_INT: Final = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
+_CANON_INT: Final = re.compile(r"^-?(?:0|[1-9][0-9]{0,19})$")
+"""Canonical integer text, at most 20 digits (uint64's width): longer text stays a string without ``int()``
+refusing it (Python caps the digits it converts)."""
 
 
 class CimObject:
@@ -127,7 +140,7 @@ class CimObject:
     ``wrapped`` is False.
     """
 
-    __slots__ = ("attrs", "element", "fields", "namespace", "wrapped")
+    __slots__ = ("_fields", "_undecoded", "attrs", "element", "namespace", "wrapped")
 
     def __init__(
         self,
@@ -140,9 +153,24 @@ class CimObject:
     ) -> None:
         self.element = element
         self.namespace = namespace
-        self.fields: list[Field] = list(fields)
+        self._fields: list[Field] = list(fields)
+        self._undecoded: _Undecoded | None = None
         self.attrs = attrs
         self.wrapped = wrapped
+
+    @property
+    def fields(self) -> list[Field]:
+        """The fields in document order; an object read from the wire types its leaves here, on first use."""
+        undecoded = self._undecoded
+        if undecoded is not None:
+            self._undecoded = None
+            self._fields = _decoded_fields(undecoded, typed=True)
+        return self._fields
+
+    @fields.setter
+    def fields(self, fields: list[Field]) -> None:
+        self._undecoded = None
+        self._fields = fields
 
     # ------------------------------------------------------------------------------------------ building
 
@@ -505,14 +533,51 @@ def _field_defs(ns: str, element: str) -> dict[str, FieldDef]:
 
 
 def decode_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
-    """Decode an instance or method-message element."""
+    """Decode an instance or method-message element, typing every field now."""
+    obj = lazy_object(el, wrapped=wrapped)
+    obj.fields  # noqa: B018 -- the access is the decoding
+    return obj
+
+
+_Undecoded = tuple[etree._Element, str, str, tuple[Value, ...]]
+"""The fields of an object, checked but with their leaves not typed yet: the element holding them, their class
+namespace, the object's element name (the class, or ``<Method>_INPUT``/``_OUTPUT``) whose catalog definitions
+type them, and the values of the fields that hold elements, decoded at parse time, in document order.  A plain
+tuple: one is made per parsed instance, and a class would cost a measurable share of the parse."""
+
+
+def lazy_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
+    """An instance or method-message element as an object whose leaf fields are typed when first read.
+
+    Refuses, now, every element :func:`decode_object` refuses: a missing namespace, text mixed with the fields,
+    and anything wrong inside a field that holds elements.
+    """
     tag = el.tag
     if not isinstance(tag, str) or tag[:1] != "{":
         raise DecodeError(f"object element {split(tag)[1]!r} has no namespace (expected a class resource URI)")
     ns, _, local = tag[1:].partition("}")
+    undecoded = _checked_fields(el, ns, local)
     obj = CimObject(local, ns, attrs=_attrs(el) if el.keys() else (), wrapped=wrapped)
-    _decode_fields(el, ns, _field_defs(ns, local), obj.fields)
+    obj._undecoded = undecoded
     return obj
+
+
+def _checked_fields(el: etree._Element, ns: str, element_name: str) -> _Undecoded:
+    """Check the children of ``el`` as fields of ``element_name`` in ``ns``: text between them would be lost,
+    so it is refused, and a field holding elements is decoded now (its checks reach into it)."""
+    text = el.text
+    if text and not text.isspace():
+        raise DecodeError(f"text mixed with the fields of {split(el.tag)[1]}")
+    held: list[Value] | None = None
+    for child in el[:]:  # a slice builds the list in C: cheaper than iterating, for few fields
+        tail = child.tail
+        if tail and not tail.isspace():
+            raise DecodeError(f"text mixed with the fields of {split(el.tag)[1]}")
+        if len(child):
+            if held is None:
+                held = []
+            held.append(decode_value(child))  # a field's definition only types leaf text
+    return el, ns, element_name, () if held is None else tuple(held)
 
 
 def _order_index(ns: str, element: str, defs: dict[str, FieldDef]) -> dict[str, int]:
@@ -520,38 +585,36 @@ def _order_index(ns: str, element: str, defs: dict[str, FieldDef]) -> dict[str, 
     return {name: i for i, name in enumerate(defs)}
 
 
-def _decode_fields(el: etree._Element, ns: str, defs: dict[str, FieldDef], fields: list[Field]) -> None:
-    """Decode the children of ``el`` into ``fields``; text between them would be lost, so it is refused."""
-    text = el.text
-    if text and not text.isspace():
-        raise DecodeError(f"text mixed with the fields of {split(el.tag)[1]}")
+def _decoded_fields(undecoded: _Undecoded, *, typed: bool) -> list[Field]:
+    """The fields of an element :func:`lazy_object` accepted, leaves typed unless ``typed`` is False (then they
+    keep their text, for writing straight back)."""
+    el, ns, element_name, held_values = undecoded
+    defs = _field_defs(ns, element_name) if typed else {}
+    held = iter(held_values)
     prefix = "{" + ns + "}"
     cut = len(prefix)
+    fields: list[Field] = []
     for child in el:
-        tail = child.tail
-        if tail and not tail.isspace():
-            raise DecodeError(f"text mixed with the fields of {split(el.tag)[1]}")
         ctag = child.tag
-        definition: Prop | None = None
         convert = None
         if isinstance(ctag, str) and ctag.startswith(prefix):
             cns: str | None = ns
             cname = ctag[cut:]
             found = defs.get(cname)
             if found is not None:
-                definition, convert = found
+                convert = found[1]
         else:
             cns, cname = split(ctag)
         attrs = _attrs(child) if child.keys() else ()
-        if len(child) == 0:
-            if attrs and is_nil(child):
-                fields.append(Field(cname, None, cns, tuple(a for a in attrs if a[:2] != (XSI, "nil"))))
-            else:
-                # Leaf text is kept exactly (an SMBIOS PartNumber may end in a blank AMT really sends).
-                value = child.text or ""
-                fields.append(Field(cname, convert(value) if convert is not None else value, cns, attrs))
+        if len(child):
+            fields.append(Field(cname, next(held), cns, attrs))
+        elif attrs and is_nil(child):
+            fields.append(Field(cname, None, cns, tuple(a for a in attrs if a[:2] != (XSI, "nil"))))
         else:
-            fields.append(Field(cname, decode_value(child, definition), cns, attrs))
+            # Leaf text is kept exactly (an SMBIOS PartNumber may end in a blank AMT really sends).
+            value = child.text or ""
+            fields.append(Field(cname, convert(value) if convert is not None else value, cns, attrs))
+    return fields
 
 
 def decode_value(el: etree._Element, definition: Prop | None = None) -> Value:
@@ -572,10 +635,10 @@ def decode_value(el: etree._Element, definition: Prop | None = None) -> Value:
         return CimDateTime(flocal, (first.text or "").strip())
     if fns is not None and fns.startswith(("http://intel.com/wbem/wscim/", "http://schemas.dmtf.org/wbem/wscim/1/cim-schema")):
         if len(el) == 1 and flocal == class_name_of(fns):
-            return decode_object(first)
+            return lazy_object(first)
         # An embedded instance written without its class element: the children are its properties.
         inner = CimObject(class_name_of(fns), fns, wrapped=False)
-        _decode_fields(el, fns, _field_defs(fns, class_name_of(fns)), inner.fields)
+        inner._undecoded = _checked_fields(el, fns, class_name_of(fns))
         return inner
     return _fragment(el)
 
@@ -599,7 +662,10 @@ def write_object(w: XmlWriter, obj: CimObject) -> None:
     """Write an object element (or, for an unwrapped embedded instance, just its fields)."""
     if obj.wrapped:
         w.start(obj.namespace, obj.element, obj.attrs)
-    for f in obj.fields:
+    undecoded = obj._undecoded
+    # Never read: its leaf text is what typing and writing back would produce (see the module docstring).
+    fields = obj.fields if undecoded is None else _decoded_fields(undecoded, typed=False)
+    for f in fields:
         write_field(w, f)
     if obj.wrapped:
         w.end()
