@@ -13,18 +13,19 @@ import asyncio
 import contextlib
 import errno
 import resource
-import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from ..aio.listen import listening_socket
 from .core import Engine
 from .http import make_app
 from .redirection import RedirectionConfig, RedirectionListener, default_handlers
 
 FD_HEADROOM = 256
+LISTEN_BACKLOG = 128
 """Descriptors beyond the listening sockets: the state database, standard streams, a few connections."""
 
 
@@ -66,7 +67,7 @@ class EngineServer:
             listeners.append((self.ports.tls, self.tls))
         for address in self.engines:
             for port, context in listeners:
-                sock = _listen(address, port)
+                sock = listening_socket(address, port, backlog=LISTEN_BACKLOG)
                 self._bound[(address, context is not None, False)] = int(sock.getsockname()[1])
                 self._servers.append(await loop.create_server(server, sock=sock, ssl=context))
         await self._start_redirection()
@@ -83,7 +84,7 @@ class EngineServer:
             redirection = RedirectionListener(engine, default_handlers(), self.redirection_config)
             self.redirection[address] = redirection
             for port, context in listeners:
-                sock = _listen(address, port)
+                sock = listening_socket(address, port, backlog=LISTEN_BACKLOG)
                 self._bound[(address, context is not None, True)] = int(sock.getsockname()[1])
                 self._servers.append(await asyncio.start_server(redirection.serve, sock=sock, ssl=context))
 
@@ -120,20 +121,6 @@ class EngineServer:
             self._runner = None
         for engine in self.engines.values():
             await engine.stop()
-
-
-def _listen(address: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((address, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot listen on {address}:{port}: {exc.strerror}") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 def raise_fd_limit(wanted: int) -> int:
