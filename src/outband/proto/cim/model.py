@@ -540,10 +540,11 @@ def decode_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
 
 
 _Undecoded = tuple[etree._Element, str, str, tuple[Value, ...]]
-"""The fields of an object, checked but with their leaves not typed yet: the element holding them, their class
-namespace, the object's element name (the class, or ``<Method>_INPUT``/``_OUTPUT``) whose catalog definitions
-type them, and the values of the fields that hold elements, decoded at parse time, in document order.  A plain
-tuple: one is made per parsed instance, and a class would cost a measurable share of the parse."""
+"""The fields of an object, checked but not decoded yet: the element holding them, their class namespace, the
+object's element name (the class, or ``<Method>_INPUT``/``_OUTPUT``) whose catalog definitions type them, and
+the values of the fields that hold elements, in document order, decoded at parse time -- or None for an
+EPR-shaped field, decoded on first read (a field holding elements is never nil, so None is free to mean that).
+A plain tuple: one is made per parsed instance, and a class would cost a measurable share of the parse."""
 
 
 def lazy_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
@@ -564,7 +565,8 @@ def lazy_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
 
 def _checked_fields(el: etree._Element, ns: str, element_name: str) -> _Undecoded:
     """Check the children of ``el`` as fields of ``element_name`` in ``ns``: text between them would be lost,
-    so it is refused, and a field holding elements is decoded now (its checks reach into it)."""
+    so it is refused.  A field holding elements is decoded now (its checks reach into it) unless it holds an
+    EPR: past its own mixed-text check, decoding one cannot fail (an EPR we cannot read is kept verbatim)."""
     text = el.text
     if text and not text.isspace():
         raise DecodeError(f"text mixed with the fields of {split(el.tag)[1]}")
@@ -576,7 +578,11 @@ def _checked_fields(el: etree._Element, ns: str, element_name: str) -> _Undecode
         if len(child):
             if held is None:
                 held = []
-            held.append(decode_value(child))  # a field's definition only types leaf text
+            if is_epr_element(child):
+                check_container(child, split(child.tag)[1], attributes=True)  # decode_value's first check
+                held.append(None)
+            else:
+                held.append(decode_value(child))  # a field's definition only types leaf text
     return el, ns, element_name, () if held is None else tuple(held)
 
 
@@ -607,7 +613,8 @@ def _decoded_fields(undecoded: _Undecoded, *, typed: bool) -> list[Field]:
             cns, cname = split(ctag)
         attrs = _attrs(child) if child.keys() else ()
         if len(child):
-            fields.append(Field(cname, next(held), cns, attrs))
+            value = next(held)
+            fields.append(Field(cname, decode_value(child) if value is None else value, cns, attrs))
         elif attrs and is_nil(child):
             fields.append(Field(cname, None, cns, tuple(a for a in attrs if a[:2] != (XSI, "nil"))))
         else:

@@ -131,16 +131,18 @@ def parse_epr(el: etree._Element) -> EndpointReference:
     selectors: SelectorSet | None = None
     seen_address = False
     check_container(el, "an endpoint reference", attributes=True)  # attributes belong to the holder
-    for child in el:
-        if child.tag == _ADDRESS and not seen_address and resource_uri is None and selectors is None:
+    for child in el[:]:  # a slice builds the list in C: cheaper than iterating
+        tag = child.tag
+        if tag == _ADDRESS and not seen_address and resource_uri is None and selectors is None:
             address = leaf_text(child, "Address")
             seen_address = True
-        elif child.tag == _REFPARAMS and resource_uri is None and selectors is None:
+        elif tag == _REFPARAMS and resource_uri is None and selectors is None:
             check_container(child, "ReferenceParameters")
-            for param in child:
-                if param.tag == _RESOURCE_URI and resource_uri is None:
+            for param in child[:]:
+                tag = param.tag
+                if tag == _RESOURCE_URI and resource_uri is None:
                     resource_uri = leaf_text(param, "ResourceURI")
-                elif param.tag == _SELECTOR_SET and selectors is None:
+                elif tag == _SELECTOR_SET and selectors is None:
                     selectors = parse_selector_set(param)
                 else:
                     raise DecodeError(f"unexpected reference parameter {split(param.tag)[1]!r}")
@@ -154,15 +156,15 @@ def parse_epr(el: etree._Element) -> EndpointReference:
 def parse_selector_set(el: etree._Element) -> SelectorSet:
     check_container(el, "a SelectorSet")
     out = []
-    for sel in el:
+    for sel in el[:]:  # a slice builds the list in C: cheaper than iterating
         if sel.tag != _SELECTOR:
             raise DecodeError(f"unexpected element {split(sel.tag)[1]!r} in a SelectorSet")
-        names = [sel.get(a) for a in _NAME_ATTRS if sel.get(a) is not None]
-        if len(names) != 1 or not names[0] or len(sel.attrib) != 1:
+        attributes = sel.items()
+        if len(attributes) != 1 or attributes[0][0] not in _NAME_ATTRS or not attributes[0][1]:
             raise DecodeError("a Selector carries exactly one Name attribute")
-        name = str(names[0])
-        inner = next(iter(sel), None)
-        if inner is not None:
+        name = str(attributes[0][1])
+        if len(sel):
+            inner = sel[0]
             check_container(sel, "a Selector", attributes=True)
             if inner.tag != _EPR or len(sel) != 1 or inner.attrib:
                 raise DecodeError(f"unexpected element {split(inner.tag)[1]!r} inside a Selector")

@@ -130,8 +130,31 @@ def text_of(el: etree._Element) -> str:
 
 def verbatim(el: etree._Element) -> str:
     """An element as exclusive canonical XML: only the namespaces it uses, ``<x></x>`` never ``<x/>``, so a
-    kept fragment reads the same whatever context it came from and is safe to write back into a reply."""
-    return etree.tostring(el, method="c14n", exclusive=True, with_comments=False).decode("utf-8")
+    kept fragment reads the same whatever context it came from and is safe to write back into a reply.
+
+    libxml2's canonicaliser refuses namespace URIs that are relative or that it cannot parse as URIs
+    (``xmlns:p="rel"``), which XML itself allows; such an element is written by :class:`XmlWriter` instead
+    (same infoset, prefixes of its choosing), so keeping a fragment never fails.
+    """
+    try:
+        return etree.tostring(el, method="c14n", exclusive=True, with_comments=False).decode("utf-8")
+    except etree.C14NError:
+        w = XmlWriter()
+        _write_element(w, el)
+        return w.getvalue()
+
+
+def _write_element(w: XmlWriter, el: etree._Element) -> None:
+    """Write ``el`` and its subtree (depth is capped by :func:`parse`, so the recursion is bounded)."""
+    ns, local = split(el.tag)
+    w.start(ns, local, [(*split(str(key)), str(value)) for key, value in el.items()])
+    if el.text:
+        w.text(el.text)
+    for child in el:
+        _write_element(w, child)
+        if child.tail:
+            w.text(child.tail)
+    w.end()
 
 
 def leaf_text(el: etree._Element, what: str) -> str:
