@@ -40,9 +40,9 @@ from ..proto.redir.session import AuthType
 from ..proto.wsman import EndpointReference
 from ..proto.wsman.namespaces import resource_uri
 from .amt import AmtClient
-from .redirection import OpenCloseSession, StreamFactory
+from .redirection import DeviceSession
 from .services import power_state, request_power
-from .streams import direct_stream
+from .streams import StreamFactory
 
 BOOT_CONFIG: Final = EndpointReference.to(resource_uri("CIM_BootConfigSetting"),
                                           {"InstanceID": "Intel(r) AMT: Boot Configuration 0"})
@@ -102,12 +102,14 @@ class Progress:
         return self.bytes_sent / self.elapsed if self.elapsed > 0 else 0.0
 
 
-class IderSession(OpenCloseSession):
+class IderSession(DeviceSession):
     """Serve ``cd`` and/or ``floppy`` (paths or :class:`Medium` objects) to one device over IDE-R.
 
     >>> async with IderSession("10.0.0.5", password=secret, cd="install.iso") as ider:   # doctest: +SKIP
     ...     await ider.wait_done()
     """
+
+    KIND = SessionKind.IDER
 
     def __init__(
         self,
@@ -131,28 +133,19 @@ class IderSession(OpenCloseSession):
     ) -> None:
         if cd is None and floppy is None:
             raise ValueError("IDE-R needs an image to serve: a CD, a floppy or both")
-        self.host = host
-        self.username = username
-        self._password = password
-        self.preference = preference
-        self.timeout = timeout
+        super().__init__(host, username, password, port=port, tls=tls, fingerprint=fingerprint, verify=verify,
+                         preference=preference, stream_factory=stream_factory, timeout=timeout, clock=clock)
         self.heartbeat = heartbeat
         self.on_progress = on_progress
-        self._clock = clock
-        self._open_stream = stream_factory or direct_stream(host, port, tls=tls, fingerprint=fingerprint,
-                                                            verify=verify, timeout=timeout)
         self._files: list[ImageFile] = []
         drives = {kind: ScsiDrive(kind, self._medium(source)) if source is not None else None
                   for kind, source in ((DriveKind.CDROM, cd), (DriveKind.FLOPPY, floppy))}
         self.console = IderConsole(cdrom=drives[DriveKind.CDROM], floppy=drives[DriveKind.FLOPPY],
                                    start_mode=start_mode)
-        self._client: RedirectionClient | None = None
-        self._pump_task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._started_at: float | None = None
         self._last_command: CommandServed | None = None
         self._last_activity = clock()
-        self.end_reason: str | None = None
 
     def _medium(self, source: str | os.PathLike[str] | Medium) -> Medium:
         if isinstance(source, str | os.PathLike):
@@ -167,12 +160,9 @@ class IderSession(OpenCloseSession):
         """Connect, log in, start IDE-R and attach the drives; raises a
         :class:`~outband.aio.errors.TransportError` subclass when a step fails (SessionRefused when AMT will
         not attach them)."""
-        stream = await self._open_stream()
-        self._client = await RedirectionClient.login(stream, SessionKind.IDER, self.username, self._password,
-                                                     host=self.host, preference=self.preference,
-                                                     login_timeout=self.timeout)
+        self._client = client = await self._login()
         try:
-            await asyncio.wait_for(self._start(self._client), self.timeout)
+            await asyncio.wait_for(self._start(client), self.timeout)
         except TimeoutError:
             await self._abort()
             raise BadResponse(f"IDE-R did not start within {self.timeout:g} s", host=self.host) from None
@@ -180,7 +170,7 @@ class IderSession(OpenCloseSession):
             await self._abort()
             raise
         self._started_at = self._last_activity = self._clock()
-        self._pump_task = asyncio.get_running_loop().create_task(self._pump(self._client), name=f"ider-{self.host}")
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump(client), name=f"ider-{self.host}")
 
     async def _start(self, client: RedirectionClient) -> None:
         self.console.start()
@@ -215,10 +205,7 @@ class IderSession(OpenCloseSession):
                 await self._send(client)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wait(lambda: self.end_reason is not None), END_TIMEOUT)
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
+        await self._stop_pump()
         await client.aclose()
         self._finish("closed by us")
         self._close_files()

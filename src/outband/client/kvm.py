@@ -34,8 +34,8 @@ from ..proto.rfb.errors import RfbProtocolError
 from ..proto.rfb.keys import keysyms_for_text
 from ..proto.rfb.pixels import RGB565, PixelFormat
 from ..proto.rfb.relay import ViewerFilter
-from .redirection import OpenCloseSession, StreamFactory
-from .streams import direct_stream
+from .redirection import DeviceSession
+from .streams import StreamFactory
 
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 
@@ -66,17 +66,21 @@ async def open_kvm_channel(open_stream: StreamFactory, username: str, password: 
                            preference: tuple[AuthType, ...] = DEFAULT_PREFERENCE,
                            login_timeout: float = 30.0) -> KvmChannel:
     """Log in to a KVMR session and open its channel; raises a TransportError subclass on failure."""
-    timeout = login_timeout
     stream = await open_stream()
     client = await RedirectionClient.login(stream, SessionKind.KVM, username, password, host=host,
-                                           preference=preference, login_timeout=timeout)
+                                           preference=preference, login_timeout=login_timeout)
+    return await start_kvm_channel(client, host=host, within=login_timeout)
+
+
+async def start_kvm_channel(client: RedirectionClient, *, host: str, within: float) -> KvmChannel:
+    """Open the channel of a logged-in KVMR session (closing the session if that fails)."""
     try:
         client.session.decoder.switch_to_raw()
         await client.send(KVM_START)
-        return KvmChannel(client, await asyncio.wait_for(_opening(client, host), timeout))
+        return KvmChannel(client, await asyncio.wait_for(_opening(client, host), within))
     except TimeoutError:
         await client.aclose()
-        raise RequestTimeout(f"the KVM channel did not open within {timeout:g} s", host=host) from None
+        raise RequestTimeout(f"the KVM channel did not open within {within:g} s", host=host) from None
     except BaseException:
         await client.aclose()
         raise
@@ -99,7 +103,7 @@ async def _opening(client: RedirectionClient, host: str) -> bytes:
             return rest
 
 
-class KvmSession(OpenCloseSession):
+class KvmSession(DeviceSession):
     """The device's screen, keyboard and mouse.
 
     >>> async with KvmSession("10.0.0.5", password=secret) as kvm:            # doctest: +SKIP
@@ -107,6 +111,8 @@ class KvmSession(OpenCloseSession):
     ...     await kvm.wait_update()
     ...     Path("screen.png").write_bytes(kvm.screenshot())
     """
+
+    KIND = SessionKind.KVM
 
     def __init__(
         self,
@@ -125,27 +131,17 @@ class KvmSession(OpenCloseSession):
         encodings: tuple[int, ...] = DEFAULT_ENCODINGS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.host = host
-        self.username = username
-        self._password = password
-        self.preference = preference
-        self.timeout = timeout
-        self._clock = clock
-        self._open_stream = stream_factory or direct_stream(host, port, tls=tls, fingerprint=fingerprint,
-                                                            verify=verify, timeout=timeout)
+        super().__init__(host, username, password, port=port, tls=tls, fingerprint=fingerprint, verify=verify,
+                         preference=preference, stream_factory=stream_factory, timeout=timeout, clock=clock)
         self.rfb = RfbClient(pixel_format=pixel_format, encodings=encodings)
-        self._client: RedirectionClient | None = None
-        self._pump_task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self._changed = asyncio.Event()
-        self.end_reason: str | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
         """Log in, open the KVM channel, and finish the RFB handshake and the first full update."""
-        channel = await open_kvm_channel(self._open_stream, self.username, self._password, host=self.host,
-                                         preference=self.preference, login_timeout=self.timeout)
+        channel = await start_kvm_channel(await self._login(), host=self.host, within=self.timeout)
         self._client = channel.client
         try:
             self._feed(channel.early)
@@ -162,11 +158,7 @@ class KvmSession(OpenCloseSession):
 
     async def close(self) -> None:
         client, self._client = self._client, None
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
-            self._pump_task = None
+        await self._stop_pump()
         if client is not None:
             await client.aclose()
         self._finish("closed by us")
@@ -322,4 +314,4 @@ class VncBridge:
             await viewer.drain()
 
 
-__all__ = ["KvmChannel", "KvmSession", "VncBridge", "encode_png", "open_kvm_channel"]
+__all__ = ["KvmChannel", "KvmSession", "VncBridge", "encode_png", "open_kvm_channel", "start_kvm_channel"]

@@ -1,7 +1,8 @@
-"""Redirection sessions for the device SDK: :class:`SolSession` (Serial-over-LAN) today.
+"""Redirection sessions for the device SDK: :class:`DeviceSession`, what every kind shares, and
+:class:`SolSession` (Serial-over-LAN); IDE-R and KVM live in :mod:`.ider` and :mod:`.kvm`.
 
 A session rides on any :class:`~outband.aio.redirection.RedirectionStream`: by default a direct TCP (16994)
-or TLS (16995) connection, or whatever ``stream_factory`` opens -- a CIRA channel later -- so the same code
+or TLS (16995) connection, or whatever ``stream_factory`` opens -- a CIRA channel -- so the same code
 serves both paths.
 
 Theory of operation (:class:`SolSession`): opening logs in (digest type 4 unless the device only offers
@@ -16,19 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from typing import Final, Self
+from collections.abc import Callable
+from typing import ClassVar, Final, Self
 
 from ..aio.closing import AsyncClosing
 from ..aio.errors import BadResponse, TransportError
-from ..aio.redirection import (
-    REDIRECTION_PORT,
-    REDIRECTION_TLS_PORT,
-    RedirectionClient,
-    RedirectionStream,
-    SessionRefused,
-    open_tcp_stream,
-)
+from ..aio.redirection import RedirectionClient, SessionRefused
 from ..proto.redir.console import DEFAULT_PREFERENCE
 from ..proto.redir.frames import Frame, RawData, SessionKind
 from ..proto.redir.session import AuthType
@@ -42,8 +36,8 @@ from ..proto.redir.sol import (
     SolSettings,
     SolState,
 )
+from .streams import StreamFactory, direct_stream
 
-StreamFactory = Callable[[], Awaitable[RedirectionStream]]
 END_TIMEOUT: Final = 2.0
 """How long :meth:`SolSession.close` waits for the device to confirm the end of SOL."""
 
@@ -59,7 +53,42 @@ class OpenCloseSession(AsyncClosing):
         return self
 
 
-class SolSession(OpenCloseSession):
+class DeviceSession(OpenCloseSession):
+    """A redirection session with one device, whatever its kind: who logs in, how the device is reached (its
+    redirection port directly, or ``stream_factory``), and the pump task that serves the session once open."""
+
+    KIND: ClassVar[SessionKind]
+
+    def __init__(self, host: str, username: str, password: str, *, port: int | None, tls: bool,
+                 fingerprint: str | None, verify: bool, preference: tuple[AuthType, ...],
+                 stream_factory: StreamFactory | None, timeout: float, clock: Callable[[], float]) -> None:
+        self.host = host
+        self.username = username
+        self._password = password
+        self.preference = preference
+        self.timeout = timeout
+        self._clock = clock
+        self._open_stream = stream_factory or direct_stream(host, port, tls=tls, fingerprint=fingerprint,
+                                                            verify=verify, timeout=timeout)
+        self._client: RedirectionClient | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self.end_reason: str | None = None
+
+    async def _login(self) -> RedirectionClient:
+        """Connect and log in to a session of this kind; raises a TransportError subclass on failure."""
+        stream = await self._open_stream()
+        return await RedirectionClient.login(stream, self.KIND, self.username, self._password, host=self.host,
+                                             preference=self.preference, login_timeout=self.timeout)
+
+    async def _stop_pump(self) -> None:
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump_task
+            self._pump_task = None
+
+
+class SolSession(DeviceSession):
     """Serial-over-LAN to one device.
 
     >>> async with SolSession("10.0.0.5", password=secret) as sol:          # doctest: +SKIP
@@ -69,6 +98,8 @@ class SolSession(OpenCloseSession):
     :meth:`read` returns the next chunk of what the machine wrote to its serial port, and ``b""`` once the
     session is over (:attr:`end_reason` says why).
     """
+
+    KIND = SessionKind.SOL
 
     def __init__(
         self,
@@ -86,48 +117,31 @@ class SolSession(OpenCloseSession):
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.host = host
-        self.username = username
-        self._password = password
+        super().__init__(host, username, password, port=port, tls=tls, fingerprint=fingerprint, verify=verify,
+                         preference=preference, stream_factory=stream_factory, timeout=timeout, clock=clock)
         self.settings = settings
-        self.preference = preference
-        self.timeout = timeout
-        self._clock = clock
-        port = port or (REDIRECTION_TLS_PORT if tls else REDIRECTION_PORT)
-
-        async def direct() -> RedirectionStream:
-            return await open_tcp_stream(host, port, tls=tls, fingerprint=fingerprint, verify=verify,
-                                         connect_timeout=timeout)
-
-        self._open_stream = stream_factory or direct
-        self._client: RedirectionClient | None = None
         self._sol = SolConsole(clock(), settings)
         self._output: asyncio.Queue[bytes] = asyncio.Queue()
-        self._pump_task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self._ended = asyncio.Event()
         self.host_status: HostStatus | None = None
         """The status bits of the device's last 0x29 (POWERED_ON...), None until one arrived."""
-        self.end_reason: str | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
         """Connect, log in and start SOL; raises a :class:`~outband.aio.errors.TransportError` subclass
         (AuthenticationError, SessionRefused, ConnectError...) when any step fails."""
-        stream = await self._open_stream()
-        self._client = await RedirectionClient.login(stream, SessionKind.SOL, self.username, self._password,
-                                                     host=self.host, preference=self.preference,
-                                                     login_timeout=self.timeout)
+        self._client = client = await self._login()
         try:
             await asyncio.wait_for(self._start(), self.timeout)
         except TimeoutError:
-            await self._client.aclose()
+            await client.aclose()
             raise BadResponse(f"no answer to StartSOL within {self.timeout:g} s", host=self.host) from None
         except BaseException:
-            await self._client.aclose()
+            await client.aclose()
             raise
-        self._pump_task = asyncio.get_running_loop().create_task(self._pump(self._client), name=f"sol-{self.host}")
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump(client), name=f"sol-{self.host}")
 
     async def _start(self) -> None:
         assert self._client is not None
@@ -155,10 +169,7 @@ class SolSession(OpenCloseSession):
                 await self._flush(client)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ended.wait(), END_TIMEOUT)
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
+        await self._stop_pump()
         await client.aclose()
         self._finish("closed by us")
 
@@ -239,4 +250,4 @@ class SolSession(OpenCloseSession):
             self._output.put_nowait(b"")
 
 
-__all__ = ["SessionRefused", "SolSession", "SolSettings"]
+__all__ = ["DeviceSession", "SessionRefused", "SolSession", "SolSettings", "StreamFactory"]

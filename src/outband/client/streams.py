@@ -1,12 +1,14 @@
-"""How the IDE-R and KVM sessions reach a device by default: a direct TCP (16994) or TLS (16995) connection.
-
-A session takes any :data:`~outband.client.redirection.StreamFactory`; a CIRA channel will be another one.
+"""How a redirection session reaches a device: any :data:`StreamFactory`; by default a direct TCP (16994) or
+TLS (16995) connection, a CIRA channel being another one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from ..aio.redirection import REDIRECTION_PORT, REDIRECTION_TLS_PORT, RedirectionStream, open_tcp_stream
-from .redirection import StreamFactory
+
+StreamFactory = Callable[[], Awaitable[RedirectionStream]]
 
 
 def direct_stream(host: str, port: int | None = None, *, tls: bool = False, fingerprint: str | None = None,
@@ -21,4 +23,4 @@ def direct_stream(host: str, port: int | None = None, *, tls: bool = False, fing
     return connect
 
 
-__all__ = ["direct_stream"]
+__all__ = ["StreamFactory", "direct_stream"]
