@@ -32,6 +32,20 @@ ALL_REDIRECTION = 32768 + 1 + 2
 PERIODIC_25S = base64.b64decode("AAAAAAAAABk=")
 
 
+async def enable_redirection(amt: AmtClient) -> None:
+    """Switch SOL, IDE-R and KVM on without user consent, the way consoles do (over a tunnel too)."""
+    service = await amt.get("AMT_RedirectionService")
+    service["ListenerEnabled"] = True
+    await amt.put(service)
+    output = await amt.invoke("AMT_RedirectionService", "RequestStateChange", {"RequestedState": ALL_REDIRECTION})
+    assert output["ReturnValue"] == 0
+    output = await amt.invoke("CIM_KVMRedirectionSAP", "RequestStateChange", {"RequestedState": 2})
+    assert output["ReturnValue"] == 0
+    optin = await amt.get("IPS_OptInService")
+    optin["OptInRequired"] = 0
+    await amt.put(optin)
+
+
 @dataclass
 class CiraEnv:
     engine: Engine

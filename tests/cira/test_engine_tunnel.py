@@ -23,7 +23,7 @@ from outband.proto.apf import AMT_PORTS, ConnectionLost, ConnectionTimedOut, Mps
 from outband.proto.redir.scsi import BytesMedium
 from outband.testing.mps import ConnectedDevice, LoopbackMps
 
-from ._kit import ALL_REDIRECTION, MPS_PASSWORD, MPS_USER, CiraEnv, cira_engine, configure_cira, mps_options
+from ._kit import MPS_PASSWORD, MPS_USER, CiraEnv, cira_engine, configure_cira, enable_redirection, mps_options
 
 WITHIN = 10.0
 
@@ -78,19 +78,9 @@ async def test_wrong_admin_password_through_the_tunnel_is_a_digest_refusal(tmp_p
         assert device.online  # a refused login ends the HTTP exchange, not the tunnel
 
 
-async def enable_redirection(device: ConnectedDevice, password: str) -> None:
-    """Switch SOL, IDE-R and KVM on (no consent) the way consoles do -- over the tunnel too."""
+async def enable_redirection_through(device: ConnectedDevice, password: str) -> None:
     async with device.amt_client("admin", password) as amt:
-        service = await amt.get("AMT_RedirectionService")
-        service["ListenerEnabled"] = True
-        await amt.put(service)
-        output = await amt.invoke("AMT_RedirectionService", "RequestStateChange", {"RequestedState": ALL_REDIRECTION})
-        assert output["ReturnValue"] == 0
-        output = await amt.invoke("CIM_KVMRedirectionSAP", "RequestStateChange", {"RequestedState": 2})
-        assert output["ReturnValue"] == 0
-        optin = await amt.get("IPS_OptInService")
-        optin["OptInRequired"] = 0
-        await amt.put(optin)
+        await enable_redirection(amt)
 
 
 def channel_to(device: ConnectedDevice, port: int = 16994) -> Callable[[], Awaitable[TcpStream]]:
@@ -105,7 +95,7 @@ def channel_to(device: ConnectedDevice, port: int = 16994) -> Callable[[], Await
 async def test_sol_through_the_tunnel(tmp_path: Path, mps: LoopbackMps) -> None:
     async with cira_engine(tmp_path, mps_options(mps)) as env:
         device = await connected(mps)
-        await enable_redirection(device, env.password)
+        await enable_redirection_through(device, env.password)
         async with SolSession(str(device.system_uuid), password=env.password, stream_factory=channel_to(device),
                               timeout=5.0) as sol:
             await sol.write(b"echo over cira\r")
@@ -120,7 +110,7 @@ async def test_sol_through_the_tunnel(tmp_path: Path, mps: LoopbackMps) -> None:
 async def test_kvm_through_the_tunnel(tmp_path: Path, mps: LoopbackMps) -> None:
     async with cira_engine(tmp_path, mps_options(mps)) as env:
         device = await connected(mps)
-        await enable_redirection(device, env.password)
+        await enable_redirection_through(device, env.password)
         async with KvmSession(str(device.system_uuid), password=env.password, stream_factory=channel_to(device),
                               timeout=10.0) as kvm:
             assert (kvm.framebuffer.width, kvm.framebuffer.height) == (720, 400)  # a whole picture came back
@@ -133,7 +123,7 @@ async def test_kvm_through_the_tunnel(tmp_path: Path, mps: LoopbackMps) -> None:
 async def test_ide_r_through_the_tunnel_over_tls(tmp_path: Path, mps: LoopbackMps) -> None:
     async with cira_engine(tmp_path, mps_options(mps)) as env:
         device = await connected(mps)
-        await enable_redirection(device, env.password)
+        await enable_redirection_through(device, env.password)
         storage = env.machine.console.storage
         medium = BytesMedium(iso_image("CIRA_CD", "booted through the tunnel"))
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx2
 import pytest
-from tests.cira._kit import ALL_REDIRECTION
+from tests.cira._kit import enable_redirection
 from tests.console._kit import ADMIN_PASSWORD, login
 from tests.console._mpskit import (
     WITHIN,
@@ -76,32 +77,23 @@ async def test_a_power_job_runs_over_cira(runtime: Runtime, api: httpx2.AsyncCli
         assert (await device_row(runtime, device_id)).power_state == 2
 
 
-async def enable_redirection(runtime: Runtime, target: DeviceTarget) -> None:
-    """Switch SOL, IDE-R and KVM on (no user consent) the way consoles do -- over the tunnel too."""
-    amt = runtime.connector.client(target)
-    try:
-        service = await amt.get("AMT_RedirectionService")
-        service["ListenerEnabled"] = True
-        await amt.put(service)
-        output = await amt.invoke("AMT_RedirectionService", "RequestStateChange", {"RequestedState": ALL_REDIRECTION})
-        assert output["ReturnValue"] == 0
-        output = await amt.invoke("CIM_KVMRedirectionSAP", "RequestStateChange", {"RequestedState": 2})
-        assert output["ReturnValue"] == 0
-        optin = await amt.get("IPS_OptInService")
-        optin["OptInRequired"] = 0
-        await amt.put(optin)
-    finally:
-        await amt.close()
-
-
-async def test_sol_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path) -> None:
+@asynccontextmanager
+async def redirection_ready(runtime: Runtime, tmp_path: Path, name: str) -> AsyncIterator[DeviceTarget]:
+    """A powered-on CIRA device online through the console's MPS, SOL, IDE-R and KVM switched on (over the
+    tunnel, as consoles do): its target, for the relay to open sessions to."""
     mps = await start_mps(runtime)
-    machine = sim_machine("sol", PowerState.ON)
-    device_id = await add_cira_device(runtime, "cira-sol", machine, AMT_PASSWORD)
+    machine = sim_machine(name, PowerState.ON)
+    device_id = await add_cira_device(runtime, f"cira-{name}", machine, AMT_PASSWORD)
     async with dialling_engine(tmp_path, dial(mps), machine, AMT_PASSWORD):
         await stored_online(runtime, device_id, True)
         target = await target_of(runtime, device_id)
-        await enable_redirection(runtime, target)
+        async with runtime.connector.client(target) as amt:
+            await enable_redirection(amt)
+        yield target
+
+
+async def test_sol_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path) -> None:
+    async with redirection_ready(runtime, tmp_path, "sol") as target:
         relay = await SolRelay.open(runtime, target)  # what the browser's SOL WebSocket opens
         try:
             await relay.sol.write(b"echo over the console mps\r")
@@ -116,13 +108,7 @@ async def test_sol_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path)
 
 
 async def test_kvm_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path) -> None:
-    mps = await start_mps(runtime)
-    machine = sim_machine("kvm", PowerState.ON)
-    device_id = await add_cira_device(runtime, "cira-kvm", machine, AMT_PASSWORD)
-    async with dialling_engine(tmp_path, dial(mps), machine, AMT_PASSWORD):
-        await stored_online(runtime, device_id, True)
-        target = await target_of(runtime, device_id)
-        await enable_redirection(runtime, target)
+    async with redirection_ready(runtime, tmp_path, "kvm") as target:
         relay = await KvmRelay.open(runtime, target)  # what the browser's KVM WebSocket opens
         try:
             rfb = relay.channel.early
