@@ -558,7 +558,14 @@ def lazy_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
         raise DecodeError(f"object element {split(tag)[1]!r} has no namespace (expected a class resource URI)")
     ns, _, local = tag[1:].partition("}")
     undecoded = _checked_fields(el, ns, local)
-    obj = CimObject(local, ns, attrs=_attrs(el) if el.keys() else (), wrapped=wrapped)
+    # Slots set directly: one object per parsed instance, and __init__'s keyword handling and list copy cost a
+    # tenth of the whole per-instance parse.
+    obj = object.__new__(CimObject)
+    obj.element = local
+    obj.namespace = ns
+    obj.attrs = _attrs(el) if el.keys() else ()
+    obj.wrapped = wrapped
+    obj._fields = []
     obj._undecoded = undecoded
     return obj
 

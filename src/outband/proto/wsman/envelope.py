@@ -154,6 +154,10 @@ class ExtraHeader:
     xml: str
 
 
+_NO_SELECTORS: Final = SelectorSet()
+"""Immutable, so one shared empty set serves every header that has none."""
+
+
 @dataclass(slots=True)
 class Header:
     action: str = ""
@@ -162,7 +166,7 @@ class Header:
     to: str | None = None
     relates_to: str | None = None
     reply_to: str | None = None
-    selectors: SelectorSet = field(default_factory=SelectorSet)
+    selectors: SelectorSet = _NO_SELECTORS
     operation_timeout: str | None = None
     max_envelope_size: int | None = None
     locale: str | None = None
@@ -349,9 +353,18 @@ def _parse_enumerate(el: etree._Element) -> Enumerate:
 
 
 def _parse_items(el: etree._Element) -> list[Item]:
-    check_container(el, "Items")
+    """The items of a Pull or an optimised Enumerate; text between them would be lost, so it is refused (here,
+    item by item, rather than by a separate pass of check_container over a list that can be long)."""
+    text = el.text
+    if text and not text.isspace():
+        raise DecodeError("text mixed with elements inside Items")
+    if el.attrib:
+        raise DecodeError("unexpected attribute on Items")
     items: list[Item] = []
     for child in el[:]:  # a slice builds the list in C: cheaper than iterating
+        tail = child.tail
+        if tail and not tail.isspace():
+            raise DecodeError("text mixed with elements inside Items")
         tag = child.tag
         if tag == _EPR:
             if child.attrib:

@@ -65,6 +65,9 @@ _OUT_OF_SHAPE: Final = etree.XPath(
     f" or count(//@*) > {MAX_ATTRIBUTES}"
 )
 _TOO_DEEP: Final = etree.XPath("boolean(/" + "/".join(["*"] * (MAX_DEPTH + 1)) + ")")
+_DEEPER_THAN_WSMAN: Final = etree.XPath("boolean(/" + "/".join(["*"] * 17) + ")")
+"""A first, shorter depth test: WS-MAN documents are a dozen levels deep, and every step of the full test costs
+even once no element is left at that depth."""
 _TOO_MANY: Final = etree.XPath(f"count(//*) > {MAX_ELEMENTS}")
 
 # Counts the byte length alone bounds.  Every element takes at least 4 bytes (``<a/>``) and every attribute at
@@ -96,7 +99,8 @@ def parse(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> etree._Element
         raise DecodeError(f"unreadable XML: {exc}") from None
     if root.getroottree().docinfo.doctype:  # a DOCTYPE in another encoding than the byte scan saw
         raise DecodeError("XML with a DOCTYPE is refused (no DTDs or entities in SOAP)")
-    if _TOO_DEEP(root) if len(data) <= _COUNTS_BOUNDED_BELOW else _OUT_OF_SHAPE(root):
+    counts_bounded = len(data) <= _COUNTS_BOUNDED_BELOW
+    if (_DEEPER_THAN_WSMAN(root) and _TOO_DEEP(root)) if counts_bounded else _OUT_OF_SHAPE(root):
         if _TOO_DEEP(root):
             raise DecodeError(f"XML nested deeper than {MAX_DEPTH} levels", limit=True)
         if _TOO_MANY(root):
