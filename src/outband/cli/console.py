@@ -16,6 +16,7 @@ from ..console.db.migrate import revision_of, upgrade
 from ..console.jobs.services import job_services
 from ..console.logs import configure_logging
 from ..console.mps import MpsService, MpsSettings
+from ..console.mps.nodes import NodeRelay
 from ..console.runtime import Runtime, open_runtime
 from ..console.secrets import SecretKeyError, generate_key, load_box, rotate_credentials
 from ..console.server import ConsoleServer
@@ -97,6 +98,8 @@ async def serve(settings: Settings, mps: MpsSettings) -> None:
             await runtime.start_service(service)
         if mps.enabled:
             await runtime.start_service(MpsService(mps))
+        else:  # no tunnels here, but CIRA devices are still reached through the MPS nodes that hold them
+            runtime.connector.cira = NodeRelay(runtime.db, runtime.box, None)
         host, port = settings.listen_address
         server = ConsoleServer(runtime, host, port)
         await server.start()

@@ -225,11 +225,13 @@ _FLEET_ROUTE = (update(_DEVICES).where(_DEVICES.c.id == bindparam("b_id"))
 
 
 async def await_dialled(mps: MpsService, device_ids: Sequence[int], seconds: float) -> int:
-    """Wait (at most ``seconds``) until every fleet device has dialled in; returns how many have."""
+    """Wait (at most ``seconds``) until every fleet device has dialled in and its presence is stored (what the
+    device list shows); returns how many have dialled in."""
     wanted = set(device_ids)
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await mps.registry.wait_until(lambda registry: all(d in registry for d in wanted))
+            await mps.presence.flushed()
     return sum(1 for d in wanted if d in mps.registry)
 
 

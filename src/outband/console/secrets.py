@@ -60,9 +60,10 @@ class SecretBox:
     def encrypt(self, secret: str) -> str:
         return self._primary.encrypt(secret.encode()).decode("ascii")
 
-    def decrypt(self, token: str) -> str:
+    def decrypt(self, token: str, *, ttl: int | None = None) -> str:
+        """The secret (``ttl``: only from a token made at most that many seconds ago)."""
         try:
-            return self._fernet.decrypt(token.encode("ascii")).decode()
+            return self._fernet.decrypt(token.encode("ascii"), ttl=ttl).decode()
         except (InvalidToken, UnicodeError):
             raise SecretKeyError("a stored credential cannot be decrypted with any configured key") from None
 

@@ -151,6 +151,20 @@ class CiraPresence(Base):
     """Why the last tunnel ended."""
 
 
+class MpsNode(Base):
+    """An MPS node that relays for the others (a console process of several sharing one database): where they
+    connect to reach the devices whose tunnels it holds."""
+
+    __tablename__ = "mps_nodes"
+
+    name: Mapped[str] = mapped_column(String(LABEL_LENGTH), primary_key=True)
+    relay_address: Mapped[str] = mapped_column(String(HOST_LENGTH))
+    """HOST:PORT of its relay listener."""
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of its relay certificate: the others pin it."""
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class InventorySnapshot(Base):
     __tablename__ = "inventory_snapshots"
     __table_args__ = (Index("ix_inventory_snapshots_device_taken", "device_id", "taken_at"),)

@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import errno
 import hmac
-import ipaddress
 import logging
 import ssl
 import uuid
@@ -55,9 +54,10 @@ from ..db.models import NAME_LENGTH, Device, Transport
 from ..jobs.health import HealthPoller
 from ..runtime import Runtime
 from ..secrets import SecretKeyError
+from .nodes import NodeRelay, RelayServer, register_node
 from .presence import PresenceWriter
 from .registry import TunnelRegistry
-from .settings import DEFAULT_MPS_LISTEN, MpsSettings
+from .settings import DEFAULT_MPS_LISTEN, MpsSettings, names_one_host
 
 log = logging.getLogger("outband.console.mps")
 
@@ -95,6 +95,7 @@ class MpsService:
         self._presence: PresenceWriter | None = None
         self._claims: dict[MpsTunnel, _Claim] = {}
         self._tunnels: set[MpsTunnel] = set()
+        self.relay: RelayServer | None = None
 
     @property
     def node(self) -> str:
@@ -132,9 +133,27 @@ class MpsService:
             log.warning("MPS port %d is taken; listening on %d instead (devices must be told; set "
                         "OUTBAND_MPS_LISTEN to choose)", port, self._server.sockets[0].getsockname()[1])
         self.host, self.port = host, int(self._server.sockets[0].getsockname()[1])
+        self.registry.remote = NodeRelay(runtime.db, runtime.box, self.node)
+        if self.settings.relay_enabled:
+            await self._start_relay(runtime, context)
         runtime.connector.cira = self.registry
         log.info("MPS listening", extra={"address": f"{host}:{self.port}", "node": self.node,
                                          "certificate": str(self.cert_file)})
+
+    async def _start_relay(self, runtime: Runtime, context: ssl.SSLContext) -> None:
+        """Relay for the other nodes (with the MPS certificate, which they pin) and tell them where."""
+        assert self.cert_file is not None
+        relay = RelayServer(self.registry, runtime.box, self.node)
+        host, port = self.settings.relay_listen_address
+        try:
+            await relay.start(host, port, context)
+        except OSError as exc:
+            await self.stop()
+            raise OSError(exc.errno, f"the MPS node relay cannot listen on {host}:{port}: {exc.strerror}") from None
+        self.relay = relay
+        address = self.settings.mps_relay_address or f"{_bracketed(host)}:{relay.port}"
+        await register_node(runtime.db, self.node, address, self.cert_file)
+        log.info("MPS node relay listening", extra={"address": address, "node": self.node})
 
     async def _listen(self, host: str, port: int, context: ssl.SSLContext) -> asyncio.Server:
         return await serve_mps(self, host, port, context, machine_factory=self._machine)
@@ -152,7 +171,7 @@ class MpsService:
                 cert.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 names = self.settings.mps_names
                 host = self.settings.listen_address[0] if self.settings.enabled else ""
-                named = [host] if _names_one_host(host) else []
+                named = [host] if names_one_host(host) else []
                 hosts = list(dict.fromkeys([*names, *named, "localhost", "127.0.0.1"]))
                 generate_self_signed(cert, key, names[0] if names else GENERATED_CN, hosts=hosts)
                 log.info("generated the MPS certificate %s (SHA-256 %s)", cert, fingerprint_of(cert))
@@ -163,6 +182,9 @@ class MpsService:
         """Stop accepting, end every tunnel (DISCONNECT by application), store their end, release the port."""
         if self._runtime is not None and self._runtime.connector.cira is self.registry:
             self._runtime.connector.cira = None
+        if self.relay is not None:
+            await self.relay.stop()
+            self.relay = None
         if self._server is not None:
             self._server.close()
         tunnels = list(self._tunnels)
@@ -286,12 +308,8 @@ class MpsService:
         log.info("CIRA device %s online from %s (%s)", claim.name, tunnel.peer, tunnel.machine.system_uuid)
 
 
-def _names_one_host(host: str) -> bool:
-    """A listen host that can go into the certificate (not empty, not 0.0.0.0 or ::)."""
-    try:
-        return not ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return bool(host)
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _same_login(given: tuple[str, str], expected: tuple[str, str]) -> bool:

@@ -13,10 +13,15 @@
     OUTBAND_MPS_NODE            this MPS node's name in the presence table (the host name)
     OUTBAND_MPS_KEEPALIVE       seconds between the devices' keepalives (30, as both MPS implementations ask)
     OUTBAND_MPS_IDLE_TIMEOUT    seconds of silence after which a tunnel is dropped (3 keepalives)
+    OUTBAND_MPS_RELAY_LISTEN    HOST:PORT where this node relays for the other console processes sharing its
+                                database (off: one console process; see console.mps.nodes)
+    OUTBAND_MPS_RELAY_ADDRESS   HOST:PORT the other nodes dial to reach that listener (default: the listen
+                                address, which must then name one host)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
 from typing import Annotated, Final
@@ -25,10 +30,19 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ..config import parse_listen
-from ..db.models import LABEL_LENGTH, USERNAME_LENGTH
+from ..db.models import HOST_LENGTH, LABEL_LENGTH, USERNAME_LENGTH
 
 DEFAULT_MPS_LISTEN: Final = "127.0.0.1:4433"
 OFF: Final = "off"
+
+
+def names_one_host(host: str) -> bool:
+    """A listen host that names one host (not empty, not 0.0.0.0 or ::): it can go into a certificate, and others
+    can dial it."""
+    try:
+        return not ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return bool(host)
 
 
 class MpsSettings(BaseSettings):
@@ -47,8 +61,10 @@ class MpsSettings(BaseSettings):
                           min_length=1, max_length=LABEL_LENGTH)
     mps_keepalive: int = Field(default=30, ge=1, le=3600)
     mps_idle_timeout: float | None = Field(default=None, gt=0, le=4 * 3600)
+    mps_relay_listen: str = Field(default=OFF, description="HOST:PORT of the node relay, or 'off'.")
+    mps_relay_address: str | None = Field(default=None, max_length=HOST_LENGTH)
 
-    @field_validator("mps_listen")
+    @field_validator("mps_listen", "mps_relay_listen")
     @classmethod
     def _check_listen(cls, value: str) -> str:
         if value.strip().lower() == OFF:
@@ -72,7 +88,22 @@ class MpsSettings(BaseSettings):
         if self.mps_auto_register and (self.mps_username is None or self.mps_amt_password is None):
             raise ValueError("OUTBAND_MPS_AUTO_REGISTER needs the shared login (OUTBAND_MPS_USERNAME/PASSWORD) and "
                              "the AMT password to store for the devices it adds (OUTBAND_MPS_AMT_PASSWORD)")
+        if self.relay_enabled:
+            host, _ = self.relay_listen_address
+            if self.mps_relay_address is None and not names_one_host(host):
+                raise ValueError("OUTBAND_MPS_RELAY_LISTEN listens on every address: say which one the other nodes "
+                                 "dial with OUTBAND_MPS_RELAY_ADDRESS")
+            if self.mps_relay_address is not None:
+                parse_listen(self.mps_relay_address)
         return self
+
+    @property
+    def relay_enabled(self) -> bool:
+        return self.mps_relay_listen != OFF
+
+    @property
+    def relay_listen_address(self) -> tuple[str, int]:
+        return parse_listen(self.mps_relay_listen)
 
     @property
     def enabled(self) -> bool:
