@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from tests.redir._kit import audit_ids, eventually, instant_machine
-from tests.redir._media import floppy_image, iso_image
 from tests.redir._mediakit import media_engine
 
 from outband.aio.redirection import SessionRefused
@@ -56,6 +55,7 @@ from outband.proto.redir.scsi import (
     cdb_read_capacity,
     cdb_test_unit_ready,
 )
+from outband.testing.images import floppy_image, iso_image
 
 T = MessageType
 
@@ -378,8 +378,8 @@ async def attached(storage: StorageRedirection) -> None:
 
 
 @pytest.mark.parametrize(("device", "media"), [
-    (BootDevice.IDER_CD, lambda: {"cd": BytesMedium(iso_image("OUTBAND_TEST", "outband test CD says hello"))}),
-    (BootDevice.IDER_FLOPPY, lambda: {"floppy": BytesMedium(floppy_image("OUTBANDFD", "outband floppy boots"))}),
+    (BootDevice.IDER_CD, lambda: {"cd": BytesMedium(iso_image("outband test CD says hello", label="OUTBAND_TEST"))}),
+    (BootDevice.IDER_FLOPPY, lambda: {"floppy": BytesMedium(floppy_image("outband floppy boots", label="OUTBANDFD"))}),
 ], ids=["cd", "floppy"])
 async def test_the_firmware_boots_from_the_image_our_client_serves(device: BootDevice, media) -> None:
     async with media_engine() as r:
@@ -405,9 +405,9 @@ async def test_the_firmware_boots_from_the_image_our_client_serves(device: BootD
 
 
 @pytest.mark.parametrize(("drive", "media", "expected"), [
-    (DriveKind.CDROM, lambda: {"cd": BytesMedium(iso_image("POWERCD", "power-on boot from CD"))},
+    (DriveKind.CDROM, lambda: {"cd": BytesMedium(iso_image("power-on boot from CD", label="POWERCD"))},
      "Booting from IDE-R CD-ROM...\r\nBooted from IDE-R CD-ROM: POWERCD\r\npower-on boot from CD\r\n"),
-    (DriveKind.FLOPPY, lambda: {"floppy": BytesMedium(floppy_image("POWERFD", "power-on boot from floppy"))},
+    (DriveKind.FLOPPY, lambda: {"floppy": BytesMedium(floppy_image("power-on boot from floppy", label="POWERFD"))},
      "Booting from IDE-R floppy...\r\nBooted from IDE-R floppy: POWERFD\r\npower-on boot from floppy\r\n"),
 ], ids=["cd", "floppy"])
 async def test_powering_on_with_ide_r_boot_settings_boots_the_machine_from_the_image(drive: DriveKind, media,
@@ -423,7 +423,7 @@ async def test_powering_on_with_ide_r_boot_settings_boots_the_machine_from_the_i
 
 
 async def test_every_block_of_an_image_file_arrives_intact_through_the_engine(tmp_path: Path) -> None:
-    image = iso_image("BIG", "big", blocks=600, filler=bytes(range(251)))
+    image = iso_image("big", label="BIG", blocks=600, filler=bytes(range(251)))
     path = tmp_path / "disc.iso"
     path.write_bytes(image)
     async with media_engine() as r, session(r, cd=path) as ider:
@@ -466,7 +466,7 @@ async def test_media_that_cannot_boot_are_reported(media, device: BootDevice, sa
 
 
 async def test_a_cd_without_el_torito_names_its_volume_but_does_not_boot() -> None:
-    image = bytearray(iso_image("PLAIN", "unused"))
+    image = bytearray(iso_image("unused", label="PLAIN"))
     image[17 * 2048 : 18 * 2048] = bytes([255]) + b"CD001\x01" + bytes(2041)  # the boot record becomes the end
     async with media_engine() as r, session(r, cd=BytesMedium(bytes(image))):
         storage = r.machine.console.storage
@@ -483,7 +483,7 @@ async def test_without_a_session_the_firmware_finds_no_medium() -> None:
 
 
 async def test_a_machine_reset_resets_the_ide_channel_before_the_next_command() -> None:
-    async with media_engine() as r, session(r, cd=BytesMedium(iso_image("RESET", "after reset"))) as ider:
+    async with media_engine() as r, session(r, cd=BytesMedium(iso_image("after reset", label="RESET"))) as ider:
         storage = r.machine.console.storage
         await attached(storage)
         assert await r.machine.request_power(PowerAction.RESET)
@@ -505,7 +505,7 @@ async def test_ide_r_needs_its_switch() -> None:
 
 async def test_the_session_ends_when_the_device_goes_away() -> None:
     async with media_engine() as r:
-        ider = session(r, cd=BytesMedium(iso_image("GONE", "gone")))
+        ider = session(r, cd=BytesMedium(iso_image("gone", label="GONE")))
         await ider.open()
         await attached(r.machine.console.storage)
         await r.listener.aclose()

@@ -8,12 +8,12 @@ import struct
 from pathlib import Path
 
 from tests.redir._kit import eventually
-from tests.redir._media import floppy_image, iso_image
 from tests.redir._mediakit import media_engine
 from typer.testing import CliRunner, Result
 
 from outband.cli.main import app
 from outband.engine.platforms.base import BootDevice, PowerState
+from outband.testing.images import floppy_image, iso_image
 
 
 def outband(*args: str, password: str | None = None) -> Result:
@@ -23,7 +23,7 @@ def outband(*args: str, password: str | None = None) -> Result:
 
 async def test_ider_serves_a_cd_until_the_host_ejects_it(tmp_path: Path) -> None:
     image = tmp_path / "rescue.iso"
-    image.write_bytes(iso_image("RESCUE", "rescue system starting"))
+    image.write_bytes(iso_image("rescue system starting", label="RESCUE"))
     async with media_engine() as r:
         run = asyncio.ensure_future(asyncio.to_thread(
             outband, "ider", r.host, "--redir-port", str(r.port), "--cd", str(image), "--idle", "30",
@@ -41,7 +41,7 @@ async def test_ider_serves_a_cd_until_the_host_ejects_it(tmp_path: Path) -> None
 
 async def test_ider_boot_resets_the_machine_into_the_served_floppy(tmp_path: Path) -> None:
     image = tmp_path / "boot.img"
-    image.write_bytes(floppy_image("CLIBOOT", "booted by outband ider"))
+    image.write_bytes(floppy_image("booted by outband ider", label="CLIBOOT"))
     async with media_engine() as r:
         serial = bytearray()
         r.machine.console.add_serial_listener(serial.extend)

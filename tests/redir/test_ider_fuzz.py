@@ -31,8 +31,8 @@ from outband.proto.redir.ider import (
     encode_reset_occurred,
 )
 from outband.proto.redir.scsi import GOOD, BytesMedium, DriveKind, Op, ScsiDrive, Sense, cdb_read_10
+from outband.testing.images import floppy_image, iso_image
 
-from ._media import floppy_image, iso_image
 from .test_fuzz import CUTS, FUZZ, chunked, soup
 
 IMAGE = bytes(range(256)) * 8 * 24  # 24 CD blocks
@@ -168,8 +168,8 @@ def _mutate(image: bytes, edits: list[tuple[int, int]]) -> bytes:
     return bytes(out)
 
 
-_ISO = iso_image("FUZZ", "fuzz message here")
-_FLOPPY = floppy_image("FUZZ", "fuzz floppy boot")
+_ISO = iso_image("fuzz message here", label="FUZZ")
+_FLOPPY = floppy_image("fuzz floppy boot", label="FUZZ")
 _HOT_CD = list(range(16 * 2048, 16 * 2048 + 80)) + list(range(17 * 2048, 17 * 2048 + 80)) + list(
     range(19 * 2048, 19 * 2048 + 64))
 """Where the firmware's CD parser looks: the descriptors' headers, the boot record, the catalog."""

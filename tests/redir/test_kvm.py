@@ -12,7 +12,6 @@ import zlib
 
 import pytest
 from tests.redir._kit import audit_ids, eventually, instant_machine
-from tests.redir._media import iso_image
 from tests.redir._mediakit import enable_kvm, media_engine
 
 from outband.aio.errors import AuthenticationError
@@ -31,6 +30,7 @@ from outband.proto.redir.kvm import KVM_START
 from outband.proto.redir.scsi import BytesMedium
 from outband.proto.rfb import RGB332, RGB565, RGB888, PixelFormat, RfbClient
 from outband.proto.rfb.pixels import PaletteEncoder
+from outband.testing.images import iso_image
 
 
 def kvm_session(r, **kwargs) -> KvmSession:
@@ -277,7 +277,7 @@ async def test_kvm_and_ide_r_run_over_tls_with_a_pinned_certificate(tmp_path) ->
         async with KvmSession(r.host, "admin", r.password, port=r.tls_port, tls=True, fingerprint=pin,
                               timeout=10.0) as kvm:
             assert screen_text(kvm, r.machine.console.screen) == r.machine.console.screen.text()
-        image = BytesMedium(iso_image("TLSCD", "over tls"))
+        image = BytesMedium(iso_image("over tls", label="TLSCD"))
         async with IderSession(r.host, "admin", r.password, port=r.tls_port, tls=True, fingerprint=pin,
                                cd=image, timeout=10.0):
             lines: list[str] = []

@@ -167,9 +167,10 @@ def _descriptor(kind: int) -> bytearray:
     return bytearray((bytes([kind]) + b"CD001\x01").ljust(CD_BLOCK, b"\0"))
 
 
-def iso_image(message: str, *, label: str = "OUTBAND", blocks: int = 64) -> bytes:
+def iso_image(message: str, *, label: str = "OUTBAND", blocks: int = 64, filler: bytes = b"") -> bytes:
     """A bootable CD of ``blocks`` 2048-byte blocks: an El Torito no-emulation image of 4 virtual sectors
-    running the boot code."""
+    running the boot code.  ``filler``, repeated, fills the blocks after the boot image (so that reads of the
+    whole disc can be checked); they are zero without it."""
     pvd_at, boot_record_at, terminator_at, catalog_at, path_l_at, path_m_at, root_at, image_at = range(16, 24)
     image = boot_sector(message)[:446].ljust(4 * SECTOR, b"\0")
     if blocks <= image_at + 1:
@@ -206,6 +207,9 @@ def iso_image(message: str, *, label: str = "OUTBAND", blocks: int = 64) -> byte
         (root_at, root), (image_at, image),
     ]
     disc = bytearray(blocks * CD_BLOCK)
+    if filler:
+        rest = (blocks - image_at - 1) * CD_BLOCK
+        disc[(image_at + 1) * CD_BLOCK :] = (filler * (rest // len(filler) + 1))[:rest]
     for at, content in tables:
         disc[at * CD_BLOCK : at * CD_BLOCK + len(content)] = content
     return bytes(disc)
