@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.redir._kit import RedirEnv, _listen, instant_machine, set_redirection
+from tests.redir._kit import RedirEnv, instant_machine, redirection_engine
 
-from outband.aio.tls import server_context
 from outband.client.amt import AmtClient
 from outband.engine.platforms.sim import SimMachine
-from outband.engine.redirection import RedirectionConfig, RedirectionListener, default_handlers
-from outband.testing.engine import RunningEngine, running_engine
+from outband.engine.redirection import RedirectionConfig
+from outband.testing.engine import RunningEngine
 
 KVM_ENABLED = 2
 NO_CONSENT = 0
@@ -37,18 +36,7 @@ async def media_engine(*, machine: SimMachine | None = None, kvm_size: tuple[int
     machine = machine or instant_machine()
     if kvm_size is not None:
         machine.display.size = kvm_size
-    async with running_engine(machine=machine, password=password, tls_dir=tls_dir) as env:
-        listener = RedirectionListener(env.engine, default_handlers(), config)
-        tls = server_context(tls_dir / "cert.pem", tls_dir / "key.pem") if tls_dir is not None else None
-        host, servers = await _listen(listener, tls, standard_ports)
-        ports = [int(s.sockets[0].getsockname()[1]) for s in servers]
-        await set_redirection(env)
-        await enable_kvm(env)
-        try:
-            yield RedirEnv(env, listener, host, ports[0], ports[1] if len(ports) > 1 else None)
-        finally:
-            for server in servers:
-                server.close()
-            await listener.aclose()
-            for server in servers:
-                await server.wait_closed()
+    async with redirection_engine(config=config, machine=machine, password=password, tls_dir=tls_dir,
+                                  standard_ports=standard_ports) as redir:
+        await enable_kvm(redir.env)
+        yield redir
