@@ -6,7 +6,8 @@
 For each capture it times three things on the same bytes:
 
 * ``bare``: ``lxml.etree.fromstring(data)`` with lxml's default parser: the floor any lxml-based codec sits on;
-* ``parse``: ``parse_envelope(data)``: hardened parse, shape checks, typed decoding through the catalog;
+* ``parse``: ``parse_envelope(data)``: hardened parse, shape checks, structure checks (leaf typing
+  waits for an object's first read);
 * ``parse+build``: ``parse_envelope(data).to_bytes()``: what a proxy or a replaying test pays per message.
 
 Ratios are ``bare rate / our rate`` (how many bare parses one of ours costs); the target is at most 2x for

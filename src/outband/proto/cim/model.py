@@ -532,13 +532,6 @@ def _field_defs(ns: str, element: str) -> dict[str, FieldDef]:
     return defs
 
 
-def decode_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
-    """Decode an instance or method-message element, typing every field now."""
-    obj = lazy_object(el, wrapped=wrapped)
-    obj.fields  # noqa: B018 -- the access is the decoding
-    return obj
-
-
 _Undecoded = tuple[etree._Element, str, str, tuple[Value, ...]]
 """The fields of an object, checked but not decoded yet: the element holding them, their class namespace, the
 object's element name (the class, or ``<Method>_INPUT``/``_OUTPUT``) whose catalog definitions type them, and
@@ -550,8 +543,8 @@ A plain tuple: one is made per parsed instance, and a class would cost a measura
 def lazy_object(el: etree._Element, *, wrapped: bool = True) -> CimObject:
     """An instance or method-message element as an object whose leaf fields are typed when first read.
 
-    Refuses, now, every element :func:`decode_object` refuses: a missing namespace, text mixed with the fields,
-    and anything wrong inside a field that holds elements.
+    Refuses, now, everything that typing every field at once would refuse: a missing namespace, text mixed
+    with the fields, and anything wrong inside a field that holds elements.
     """
     tag = el.tag
     if not isinstance(tag, str) or tag[:1] != "{":
