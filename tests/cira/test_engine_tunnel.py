@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from tests.redir._kit import eventually
-from tests.redir._media import iso_image
 
 from outband.aio.redirection import TcpStream
 from outband.client.ider import IderSession
@@ -21,6 +20,7 @@ from outband.engine import cira
 from outband.engine.platforms.base import BootDevice
 from outband.proto.apf import AMT_PORTS, ConnectionLost, ConnectionTimedOut, MpsConnection
 from outband.proto.redir.scsi import BytesMedium
+from outband.testing.images import iso_image
 from outband.testing.mps import ConnectedDevice, LoopbackMps
 
 from ._kit import MPS_PASSWORD, MPS_USER, CiraEnv, cira_engine, configure_cira, enable_redirection, mps_options
@@ -125,7 +125,7 @@ async def test_ide_r_through_the_tunnel_over_tls(tmp_path: Path, mps: LoopbackMp
         device = await connected(mps)
         await enable_redirection_through(device, env.password)
         storage = env.machine.console.storage
-        medium = BytesMedium(iso_image("CIRA_CD", "booted through the tunnel"))
+        medium = BytesMedium(iso_image("booted through the tunnel", label="CIRA_CD"))
 
         async def tls_channel() -> TcpStream:  # 16995: TLS inside the APF channel
             context = ssl.create_default_context()

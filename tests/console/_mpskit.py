@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,7 +15,9 @@ from typing import Any
 from tests.cira._kit import FAST, CiraEnv, cira_engine
 
 from outband.console.db.models import CiraPresence, Device, Transport
+from outband.console.devices.connect import DeviceTarget
 from outband.console.mps import MpsService, MpsSettings
+from outband.console.relay.sol import SolRelay
 from outband.console.runtime import Runtime
 from outband.engine import cira
 from outband.engine.platforms.base import PowerState
@@ -114,6 +117,23 @@ async def stored_online(runtime: Runtime, device_id: int, online: bool) -> CiraP
 
     await until(check)
     return found[-1]
+
+
+async def sol_echoes(runtime: Runtime, target: DeviceTarget, text: str) -> None:
+    """Open SOL as the browser's SOL WebSocket does, type ``echo <text>`` and wait until the device echoes it
+    back on a line of its own."""
+    relay = await SolRelay.open(runtime, target)
+    try:
+        await relay.sol.write(f"echo {text}\r".encode())
+        wanted = re.compile(rb"\r\n" + re.escape(text.encode()) + rb"\r\n")
+        seen = b""
+        async with asyncio.timeout(WITHIN):
+            while wanted.search(seen) is None:
+                chunk = await relay.sol.read()
+                assert chunk, relay.sol.end_reason
+                seen += chunk
+    finally:
+        await relay.close()
 
 
 class Relay:

@@ -6,7 +6,6 @@ garbage and over-long lines, a node presenting another certificate, a device no 
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from tests.console._mpskit import (
     dial,
     dialling_engine,
     sim_machine,
+    sol_echoes,
     start_mps,
     stored_online,
 )
@@ -34,7 +34,6 @@ from outband.console.devices.connect import DeviceOffline, DeviceTarget
 from outband.console.jobs.runner import JobRequest, LocalRunner, wait_for_job
 from outband.console.mps import MpsService
 from outband.console.mps.nodes import MAX_LINE, NodeRelay, RelayRequest, encode_request
-from outband.console.relay.sol import SolRelay
 from outband.console.runtime import Runtime, open_runtime
 from outband.console.secrets import SecretBox, generate_key
 from outband.engine.platforms.base import PowerState
@@ -84,17 +83,7 @@ async def test_a_device_on_another_node_is_managed_through_its_relay(runtime: Ru
         assert (await job("features", {"listener": True, "sol": True}))["status"] == "succeeded"
 
         target = await target_of(runtime, device_id)
-        relay = await SolRelay.open(runtime, target)  # the browser's SOL on node A, the tunnel on node B
-        try:
-            await relay.sol.write(b"echo across nodes\r")
-            seen = b""
-            async with asyncio.timeout(WITHIN):
-                while re.search(rb"\r\nacross nodes\r\n", seen) is None:
-                    chunk = await relay.sol.read()
-                    assert chunk, relay.sol.end_reason
-                    seen += chunk
-        finally:
-            await relay.close()
+        await sol_echoes(runtime, target, "across nodes")  # the browser's SOL on node A, the tunnel on node B
 
         # TLS to the device inside the channel, made and pinned by node B as for its own calls
         engine_fingerprint = fingerprint_of(tmp_path / machine.profile.system_uuid / "engine-cert.pem")

@@ -6,7 +6,6 @@ redials, and a job queued while it was away run exactly once."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.console._mpskit import (
     dial,
     dialling_engine,
     sim_machine,
+    sol_echoes,
     start_mps,
     stored_online,
     until,
@@ -33,7 +33,6 @@ from outband.console.devices.connect import DeviceTarget
 from outband.console.jobs.runner import LocalRunner
 from outband.console.mps import MpsService
 from outband.console.relay.kvm import KvmRelay
-from outband.console.relay.sol import SolRelay
 from outband.console.runtime import Runtime
 from outband.engine.platforms.base import PowerState
 from outband.engine.services.logs import AUDIT_KIND
@@ -94,17 +93,7 @@ async def redirection_ready(runtime: Runtime, tmp_path: Path, name: str) -> Asyn
 
 async def test_sol_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path) -> None:
     async with redirection_ready(runtime, tmp_path, "sol") as target:
-        relay = await SolRelay.open(runtime, target)  # what the browser's SOL WebSocket opens
-        try:
-            await relay.sol.write(b"echo over the console mps\r")
-            seen = b""
-            async with asyncio.timeout(WITHIN):
-                while re.search(rb"\r\nover the console mps\r\n", seen) is None:
-                    chunk = await relay.sol.read()
-                    assert chunk, relay.sol.end_reason
-                    seen += chunk
-        finally:
-            await relay.close()
+        await sol_echoes(runtime, target, "over the console mps")
 
 
 async def test_kvm_through_the_relay_over_cira(runtime: Runtime, tmp_path: Path) -> None:

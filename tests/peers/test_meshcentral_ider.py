@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from tests.peers._peerkit import PEERS_DIR, assert_steps_ok, step_data
 from tests.redir._kit import audit_ids, eventually
-from tests.redir._media import floppy_image, iso_image
 from tests.redir._mediakit import media_engine
 
 from outband.engine.platforms.base import BootDevice
 from outband.proto.redir.session import AuthType
+from outband.testing.images import floppy_image, iso_image
 from outband.testing.peers import peer_password, run_node_json
 
 pytestmark = pytest.mark.peer
@@ -24,9 +24,9 @@ SCRIPT = PEERS_DIR / "meshcentral_ider.js"
 
 
 @pytest.mark.parametrize(("device", "option", "image", "booted"), [
-    (BootDevice.IDER_CD, "--cd", lambda: iso_image("MESHCD", "served by MeshCentral"),
+    (BootDevice.IDER_CD, "--cd", lambda: iso_image("served by MeshCentral", label="MESHCD"),
      ["Booted from IDE-R CD-ROM: MESHCD", "served by MeshCentral"]),
-    (BootDevice.IDER_FLOPPY, "--floppy", lambda: floppy_image("MESHFD", "floppy from MeshCentral"),
+    (BootDevice.IDER_FLOPPY, "--floppy", lambda: floppy_image("floppy from MeshCentral", label="MESHFD"),
      ["Booted from IDE-R floppy: MESHFD", "floppy from MeshCentral"]),
 ], ids=["cd", "floppy"])
 async def test_meshcentral_serves_images_the_firmware_boots_from(tmp_path: Path, device: BootDevice, option: str,

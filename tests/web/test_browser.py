@@ -29,7 +29,6 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from tests.console._kit import ADMIN_PASSWORD, USER_PASSWORD, create_user
-from tests.redir._media import iso_image
 
 from outband.cli.up import FleetPlan, Running, console_with_fleet
 from outband.console.api import app as app_module
@@ -43,6 +42,7 @@ from outband.engine.core import Engine
 from outband.engine.platforms.base import BootDevice, PowerState
 from outband.engine.platforms.console import TextScreen
 from outband.engine.platforms.framebuffer import VGA_PALETTE, TextFramebuffer
+from outband.testing.images import iso_image
 
 REPO = Path(__file__).resolve().parents[2]
 WEB = REPO / "src" / "outband" / "console" / "web"
@@ -140,7 +140,7 @@ async def stage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stage
 async def flows(stage: Stage, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Run the browser once through every flow; the results by flow."""
     image = tmp_path_factory.mktemp("images") / "rescue.iso"
-    image.write_bytes(iso_image(ISO_LABEL, ISO_MESSAGE))
+    image.write_bytes(iso_image(ISO_MESSAGE, label=ISO_LABEL))
     if OUTPUT.exists():
         shutil.rmtree(OUTPUT)
     config = {

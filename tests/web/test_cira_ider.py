@@ -9,12 +9,12 @@ from pathlib import Path
 
 import aiohttp
 from tests.console._mpskit import add_cira_device, dial, dialling_engine, sim_machine, start_mps, stored_online
-from tests.redir._media import iso_image
-from tests.web._kit import Served, eventually
-from tests.web.test_images import upload
+from tests.web._kit import Served
+from tests.web.test_images import finished_run, upload
 
 from outband.console.jobs.runner import LocalRunner, wait_for_job
 from outband.engine.platforms.base import BootDevice, PowerState
+from outband.testing.images import iso_image
 
 AMT_PASSWORD = "Amt!pass-1234"
 
@@ -24,7 +24,7 @@ async def test_a_cira_device_boots_from_an_image_through_its_tunnel(
     runtime = console.runtime
     await runtime.start_service(LocalRunner())
     mps = await start_mps(runtime)
-    data = iso_image("CIRA-RESCUE", "booted through the tunnel")
+    data = iso_image("booted through the tunnel", label="CIRA-RESCUE")
     image = await upload(admin, console, "rescue.iso", "cd", data)
     machine = sim_machine("ider", PowerState.OFF_SOFT)
     device_id = await add_cira_device(runtime, "cira-ider", machine, AMT_PASSWORD)
@@ -40,14 +40,7 @@ async def test_a_cira_device_boots_from_an_image_through_its_tunnel(
                               json={"image_id": image["id"], "idle_seconds": 30}) as reply:
             assert reply.status == 202, await reply.text()
             run = await reply.json()
-        latest: dict = {}
-
-        async def finished() -> bool:
-            async with admin.get(f"{console.url}/api/ider-runs/{run['id']}") as reply:
-                latest.update(await reply.json())
-            return latest["state"] in ("done", "failed", "cancelled")
-
-        await eventually(finished, within=40)
+        latest = await finished_run(admin, console, run["id"])
         assert latest["state"] == "done", latest
         assert latest["outcome"] == "the host ejected the medium"
         assert latest["bytes_sent"] >= 3 * 2048

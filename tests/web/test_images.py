@@ -8,12 +8,12 @@ import stat
 
 import aiohttp
 from sqlalchemy import select
-from tests.redir._media import floppy_image, iso_image
 from tests.web._kit import Served, eventually, register, sim_engine
 
 from outband.console.db.models import AuditEntry
 from outband.console.images.library import image_library
 from outband.engine.platforms.base import BootDevice, PowerState
+from outband.testing.images import floppy_image, iso_image
 
 
 async def declare(http: aiohttp.ClientSession, console: Served, name: str, kind: str, size: int,
@@ -40,8 +40,21 @@ async def upload(http: aiohttp.ClientSession, console: Served, name: str, kind: 
     return image
 
 
+async def finished_run(http: aiohttp.ClientSession, console: Served, run_id: str) -> dict:
+    """An IDE-R boot run once it has ended (done, failed or cancelled)."""
+    latest: dict = {}
+
+    async def finished() -> bool:
+        async with http.get(f"{console.url}/api/ider-runs/{run_id}") as reply:
+            latest.update(await reply.json())
+        return latest["state"] in ("done", "failed", "cancelled")
+
+    await eventually(finished, within=40)
+    return latest
+
+
 async def test_an_image_arrives_in_pieces_is_checked_and_kept_read_only(console, admin) -> None:
-    data = iso_image("RESCUE", "outband rescue disc")
+    data = iso_image("outband rescue disc", label="RESCUE")
     image = await declare(admin, console, "rescue.iso", "cd", len(data), hashlib.sha256(data).hexdigest().upper())
     assert (image["state"], image["received"]) == ("uploading", 0)
     half = len(data) // 2
@@ -66,7 +79,7 @@ async def test_what_the_library_refuses(console, admin) -> None:
     await declare(admin, console, "big.iso", "cd", 2 * 1024 * 1024, expect=413)
     await declare(admin, console, "odd.img", "floppy", 1000, expect=422)
     library.max_total_bytes = 512 * 1024 + 512
-    floppy = floppy_image("FLOPPY", "boot floppy")[: 512 * 1024]
+    floppy = floppy_image("boot floppy", label="FLOPPY")[: 512 * 1024]
     await upload(admin, console, "half.img", "floppy", floppy)
     await declare(admin, console, "second.img", "floppy", 1024, expect=413)  # the library is full
     library.max_total_bytes = 64 * 1024 * 1024
@@ -74,7 +87,7 @@ async def test_what_the_library_refuses(console, admin) -> None:
     image = await declare(admin, console, "fake.iso", "cd", len(fake))
     refusal = await put_piece(admin, console, image["id"], 0, fake, expect=422)
     assert "not an ISO 9660 image" in refusal["detail"]
-    data = iso_image("X", "x message here")
+    data = iso_image("x message here", label="X")
     wrong = await declare(admin, console, "wrong.iso", "cd", len(data), "0" * 64)
     refusal = await put_piece(admin, console, wrong["id"], 0, data, expect=422)
     assert "SHA-256 mismatch" in refusal["detail"]
@@ -85,7 +98,7 @@ async def test_what_the_library_refuses(console, admin) -> None:
 
 
 async def test_a_viewer_sees_the_library_but_cannot_change_it(console, admin, viewer) -> None:
-    image = await upload(admin, console, "boot.img", "floppy", floppy_image("F", "floppy message"))
+    image = await upload(admin, console, "boot.img", "floppy", floppy_image("floppy message", label="F"))
     async with viewer.get(f"{console.url}/api/images") as reply:
         assert reply.status == 200
         assert [i["id"] for i in await reply.json()] == [image["id"]]
@@ -97,7 +110,7 @@ async def test_a_viewer_sees_the_library_but_cannot_change_it(console, admin, vi
 
 
 async def test_booting_a_device_from_an_image_reports_what_the_machine_found(console, admin) -> None:
-    data = iso_image("INSTALLER", "outband installer says hello")
+    data = iso_image("outband installer says hello", label="INSTALLER")
     image = await upload(admin, console, "installer.iso", "cd", data)
     async with sim_engine(powered=False) as env:
         device_id = await register(console.runtime, env, "pc-1")
@@ -108,14 +121,7 @@ async def test_booting_a_device_from_an_image_reports_what_the_machine_found(con
         assert run["state"] in ("connecting", "serving", "booting")
         async with admin.delete(f"{console.url}/api/images/{image['id']}") as reply:
             assert reply.status == 409  # in use while it is being served
-        latest: dict = {}
-
-        async def finished() -> bool:
-            async with admin.get(f"{console.url}/api/ider-runs/{run['id']}") as reply:
-                latest.update(await reply.json())
-            return latest["state"] in ("done", "failed", "cancelled")
-
-        await eventually(finished, within=40)
+        latest = await finished_run(admin, console, run["id"])
         assert latest["state"] == "done", latest
         assert latest["outcome"] == "the host ejected the medium"
         assert latest["reads"] >= 3  # volume descriptors, boot catalog, boot image
@@ -135,7 +141,7 @@ async def test_booting_a_device_from_an_image_reports_what_the_machine_found(con
 
 
 async def test_a_boot_that_cannot_start_says_why(console, admin) -> None:
-    image = await upload(admin, console, "boot.img", "floppy", floppy_image("F", "floppy message"))
+    image = await upload(admin, console, "boot.img", "floppy", floppy_image("floppy message", label="F"))
     async with sim_engine(features=False) as env:
         device_id = await register(console.runtime, env, "pc-1", host="127.0.0.1")  # nothing listens on 16994
         async with admin.post(f"{console.url}/api/devices/{device_id}/ider-boot",

@@ -7,32 +7,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 from collections.abc import Iterator
 from typing import Final
 
 import uvicorn
 
+from ..aio.listen import listening_socket
 from .api.app import create_app
 from .runtime import Runtime
 
 log = logging.getLogger("outband.console")
 
 STARTUP_TIMEOUT: Final = 30.0
-
-
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -50,7 +36,7 @@ class ConsoleServer:
 
     def __init__(self, runtime: Runtime, host: str, port: int) -> None:
         self.runtime = runtime
-        self._socket = bind(host, port)
+        self._socket = listening_socket(host, port, backlog=1024)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(create_app(runtime), log_config=None, access_log=True, lifespan="off",
                                 server_header=False, proxy_headers=False, timeout_graceful_shutdown=10)
