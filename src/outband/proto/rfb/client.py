@@ -3,9 +3,13 @@
 Theory of operation (:class:`RfbClient`)::
 
     VERSION          the server's version -> ours (3.8, or the server's if older)
-    SECURITY         3.7/3.8: the server's list must offer None (the redirection login already authenticated
-                     us); 3.3: the server names the type.  A failure carries a reason string.
-    SECURITY_RESULT  3.8 only: 0 = ok, else the reason
+    SECURITY         3.7/3.8: we choose from the server's list: VNC Authentication (2) when we were given a
+                     password and it is offered (AMT's port 5900), else None (inside a redirection session the
+                     redirection login already authenticated us); 3.3: the server names the type.  A failure
+                     carries a reason string.
+    CHALLENGE        VNC Authentication: the 16-byte challenge -> its DES encryption with the password
+    SECURITY_RESULT  0 = ok; a failure carries a reason in 3.8 only.  Sent in 3.8 always, before that only
+                     after VNC Authentication
     SERVER_INIT      size, the server's pixel format, its name -> we send SetPixelFormat, SetEncodings (RLE,
                      RAW, the Intel extensions, DesktopSize: what MeshCommander sends) and ask for everything
     NORMAL           FramebufferUpdate rectangles (RAW, RLE, DesktopSize) decode into :attr:`framebuffer`;
@@ -52,6 +56,7 @@ from .messages import (
     parse_version,
 )
 from .pixels import PIXEL_FORMAT_SIZE, RGB565, PixelFormat, to_rgb
+from .vncauth import CHALLENGE_LENGTH, vnc_response
 
 MAX_FRAMEBUFFER_BYTES: Final = 64 * 1024 * 1024
 """The largest framebuffer (width x height x bytes per pixel) a client accepts to hold."""
@@ -64,6 +69,7 @@ DEFAULT_ENCODINGS: Final = (Encoding.RLE, Encoding.RAW, Encoding.INTEL_KVM_EXTEN
 class ClientState(enum.Enum):
     VERSION = "version"
     SECURITY = "security"
+    CHALLENGE = "challenge"
     SECURITY_RESULT = "security-result"
     SERVER_INIT = "server-init"
     NORMAL = "normal"
@@ -101,9 +107,11 @@ RfbClientEvent = ServerInitialised | FramebufferUpdated | DesktopResized | Bell 
 
 class RfbClient(RfbEndpoint[RfbClientEvent]):
     def __init__(self, *, pixel_format: PixelFormat = RGB565, encodings: tuple[int, ...] = DEFAULT_ENCODINGS,
-                 shared: bool = True, auto_refresh: bool = True) -> None:
+                 shared: bool = True, auto_refresh: bool = True, password: str | None = None) -> None:
         pixel_format.validate()
         super().__init__(max_buffered=MAX_BUFFERED, overflow="the server sent more than any message can hold")
+        self.password = password
+        """For VNC Authentication (port 5900's RFB password); None: only security type None is spoken."""
         self.format = pixel_format
         self.encodings = tuple(encodings)
         self.shared = shared
@@ -182,9 +190,9 @@ class RfbClient(RfbEndpoint[RfbClientEvent]):
             if kind == Security.INVALID:
                 return self._failure(4)
             del self._buf[:4]
-            if kind != Security.NONE:
-                raise RfbProtocolError(f"the server wants security type {kind}; only None is supported")
-            self._client_init()
+            if kind not in self._speakable():
+                raise RfbProtocolError(f"the server wants security type {kind}; {self._spoken()}")
+            self._security_chosen(Security(kind))
             return True
         if not self._buf:
             return False
@@ -194,13 +202,35 @@ class RfbClient(RfbEndpoint[RfbClientEvent]):
         data = self._buf.take(1 + count)
         if data is None:
             return False
-        if Security.NONE not in data[1:]:
-            raise RfbProtocolError(f"the server offers security types {list(data[1:])}; only None is supported")
-        self._out.append(bytes([Security.NONE]))
-        if self.version >= (3, 8):
+        choice = next((kind for kind in self._speakable() if kind in data[1:]), None)
+        if choice is None:
+            raise RfbProtocolError(f"the server offers security types {list(data[1:])}; {self._spoken()}")
+        self._out.append(bytes([choice]))
+        self._security_chosen(choice)
+        return True
+
+    def _speakable(self) -> tuple[Security, ...]:
+        """Security types we can speak, the one we prefer first."""
+        return (Security.VNC, Security.NONE) if self.password is not None else (Security.NONE,)
+
+    def _spoken(self) -> str:
+        return "only None is supported" if self.password is None else "only VNC Authentication and None are supported"
+
+    def _security_chosen(self, kind: Security) -> None:
+        if kind is Security.VNC:
+            self.state = ClientState.CHALLENGE
+        elif self.version >= (3, 8):
             self.state = ClientState.SECURITY_RESULT
         else:
             self._client_init()
+
+    def _on_challenge(self) -> bool:
+        challenge = self._buf.take(CHALLENGE_LENGTH)
+        if challenge is None:
+            return False
+        assert self.password is not None  # VNC Authentication is only chosen with a password
+        self._out.append(vnc_response(self.password, bytes(challenge)))
+        self.state = ClientState.SECURITY_RESULT
         return True
 
     def _on_security_result(self) -> bool:
@@ -208,6 +238,8 @@ class RfbClient(RfbEndpoint[RfbClientEvent]):
         if data is None:
             return False
         if int.from_bytes(data, "big") != 0:
+            if self.version < (3, 8):
+                raise RfbProtocolError("the server refused the connection: authentication failed")
             return self._failure(4)
         del self._buf[:4]
         self._client_init()
@@ -353,6 +385,7 @@ class RfbClient(RfbEndpoint[RfbClientEvent]):
 _STEPS: Final = {
     ClientState.VERSION: RfbClient._on_version,
     ClientState.SECURITY: RfbClient._on_security,
+    ClientState.CHALLENGE: RfbClient._on_challenge,
     ClientState.SECURITY_RESULT: RfbClient._on_security_result,
     ClientState.SERVER_INIT: RfbClient._on_server_init,
     ClientState.NORMAL: RfbClient._on_message,

@@ -29,6 +29,10 @@ class RfbEndpoint(Generic[EventT]):
         if len(self._buf) + len(data) > self._max_buffered:
             raise RfbProtocolError(self._overflow)
         self._buf += data
+        self._parse()
+
+    def _parse(self) -> None:
+        """Parse what is buffered, as far as it goes (also after a pause the caller has ended)."""
         while self._step():
             pass
 

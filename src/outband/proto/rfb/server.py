@@ -3,9 +3,15 @@
 Theory of operation (:class:`RfbServer`)::
 
     VERSION    start() sends "RFB 003.008"; the client's version picks 3.3, 3.7 or 3.8 (RFC 6143 §7.1.1)
-    SECURITY   3.7/3.8: security types [None] offered, the client must choose None; 3.8 then gets
-               SecurityResult OK.  3.3: the server names None itself and goes on.  The redirection layer has
-               authenticated the user already, so AMT offers nothing else (AMT-PROTOCOLS.md §4.5).
+    SECURITY   3.7/3.8: one security type offered, the client must choose it.  3.3: the server names it.
+               Inside a redirection session (16994/16995) that type is None: the redirection login has
+               authenticated the user already, so AMT offers nothing else (AMT-PROTOCOLS.md §4.5); 3.8 then
+               gets SecurityResult OK.  On port 5900 (``vnc_auth``) it is VNC Authentication (type 2):
+    CHALLENGE  16 random bytes sent; the client's 16-byte response awaited
+    DECIDING   a VncLoginAttempt event; parsing stops until the caller, having checked the response with
+               verify(password) and asked its own questions (lockout, consent, a session already open),
+               calls grant() -- SecurityResult OK -- or deny(reason) -- SecurityResult failed, with the reason
+               string in 3.8 -- after which the server is CLOSED and ignores the client
     INIT       ClientInit (the shared flag) -> ServerInit: size, AMT's default RGB565 format, the name
     NORMAL     client messages become events; FramebufferUpdateRequests are answered from the surface
 
@@ -30,6 +36,7 @@ from .encodings import RectEncoder
 from .endpoint import RfbEndpoint
 from .errors import RfbProtocolError
 from .messages import (
+    MAX_NAME,
     TILE,
     VERSION_3_8,
     VERSION_LENGTH,
@@ -57,6 +64,7 @@ from .messages import (
     parse_version,
 )
 from .pixels import RGB, RGB565, PaletteEncoder, PixelFormat
+from .vncauth import CHALLENGE_LENGTH, new_challenge, response_matches
 
 MAX_BUFFERED: Final = 2 * 1024 * 1024
 """Unprocessed client bytes tolerated (one maximal cut text plus slack)."""
@@ -82,8 +90,15 @@ class IndexedSurface(Protocol):
 class ServerState(enum.Enum):
     VERSION = "version"
     SECURITY = "security"
+    CHALLENGE = "challenge"
+    DECIDING = "deciding"
     INIT = "init"
     NORMAL = "normal"
+    CLOSED = "closed"
+
+
+SECURITY_RESULT_OK: Final = 0
+SECURITY_RESULT_FAILED: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +107,24 @@ class ClientInitialised:
     version: tuple[int, int]
 
 
-RfbServerEvent = ClientInitialised | KeyEvent | PointerEvent | CutText | KvmData | KvmExt | SetPixelFormat
+@dataclass(frozen=True, slots=True)
+class VncLoginAttempt:
+    """The client answered the VNC challenge: check it (:meth:`RfbServer.verify`), then grant or deny."""
+
+
+RfbServerEvent = (ClientInitialised | VncLoginAttempt | KeyEvent | PointerEvent | CutText | KvmData | KvmExt
+                  | SetPixelFormat)
 
 
 class RfbServer(RfbEndpoint[RfbServerEvent]):
-    def __init__(self, surface: IndexedSurface, *, name: str = "outband", pixel_format: PixelFormat = RGB565) -> None:
+    def __init__(self, surface: IndexedSurface, *, name: str = "outband", pixel_format: PixelFormat = RGB565,
+                 vnc_auth: bool = False) -> None:
         super().__init__(max_buffered=MAX_BUFFERED, overflow="the client sent more than it lets the server process")
         self.surface = surface
+        self.security = Security.VNC if vnc_auth else Security.NONE
+        self._challenge = b""
+        self._response = b""
+        self._verified = False
         self.name = name.encode("utf-8")[:255]
         self.format = pixel_format
         self.state = ServerState.VERSION
@@ -137,11 +163,18 @@ class RfbServer(RfbEndpoint[RfbServerEvent]):
             data = self._buf.take(1)
             if data is None:
                 return False
-            if data[0] != Security.NONE:
+            if data[0] != self.security:
                 raise RfbProtocolError(f"security type {data[0]} was not offered")
-            if self.version >= (3, 8):
-                self._out.append(struct.pack(">I", 0))
-            self.state = ServerState.INIT
+            self._security_chosen()
+        elif self.state is ServerState.CHALLENGE:
+            data = self._buf.take(CHALLENGE_LENGTH)
+            if data is None:
+                return False
+            self._response = bytes(data)
+            self.state = ServerState.DECIDING
+            self._events.append(VncLoginAttempt())
+        elif self.state in (ServerState.DECIDING, ServerState.CLOSED):
+            return False  # the caller decides first; after a refusal nothing the client says matters
         elif self.state is ServerState.INIT:
             data = self._buf.take(1)
             if data is None:
@@ -160,11 +193,55 @@ class RfbServer(RfbEndpoint[RfbServerEvent]):
             raise RfbProtocolError(f"RFB version {major}.{minor} is not spoken here")
         self.version = (3, 8) if minor >= 8 else (3, 7) if minor == 7 else (3, 3)
         if self.version == (3, 3):
-            self._out.append(struct.pack(">I", Security.NONE))
-            self.state = ServerState.INIT
+            self._out.append(struct.pack(">I", self.security))
+            self._security_chosen()
         else:
-            self._out.append(bytes([1, Security.NONE]))
+            self._out.append(bytes([1, self.security]))
             self.state = ServerState.SECURITY
+
+    def _security_chosen(self) -> None:
+        if self.security is Security.VNC:
+            self._challenge = new_challenge()
+            self._out.append(self._challenge)
+            self.state = ServerState.CHALLENGE
+            return
+        if self.version >= (3, 8):
+            self._out.append(struct.pack(">I", SECURITY_RESULT_OK))
+        self.state = ServerState.INIT
+
+    # ------------------------------------------------------------------------------------------ VNC login
+
+    def verify(self, password: str) -> bool:
+        """Whether the client's response answers the challenge for ``password`` (constant time; an empty
+        password never matches).  Only a matching verify lets :meth:`grant` go ahead."""
+        if self.state is not ServerState.DECIDING:
+            raise RuntimeError("there is no VNC response to verify")
+        self._verified = response_matches(password, self._challenge, self._response)
+        return self._verified
+
+    def grant(self) -> None:
+        """Admit the client whose response :meth:`verify` accepted: SecurityResult OK, then the handshake."""
+        if self.state is not ServerState.DECIDING or not self._verified:
+            raise RuntimeError("only a verified VNC response can be granted")
+        self._out.append(struct.pack(">I", SECURITY_RESULT_OK))
+        self.state = ServerState.INIT
+        self._parse()  # a ClientInit may have come with the response
+
+    def deny(self, reason: str) -> None:
+        """Refuse the login: SecurityResult failed (with ``reason`` for a 3.8 client); the caller then closes."""
+        if self.state is not ServerState.DECIDING:
+            raise RuntimeError("there is no VNC login to deny")
+        result = struct.pack(">I", SECURITY_RESULT_FAILED)
+        if self.version >= (3, 8):
+            text = reason.encode("utf-8")[:MAX_NAME]
+            result += struct.pack(">I", len(text)) + text
+        self._out.append(result)
+        self.state = ServerState.CLOSED
+
+    @property
+    def closed(self) -> bool:
+        """The login was denied: send what is queued, then close the connection."""
+        return self.state is ServerState.CLOSED
 
     def _on_client_init(self, shared: bool) -> None:
         width, height = self._client_size = (self.surface.width, self.surface.height)
@@ -262,4 +339,4 @@ class RfbServer(RfbEndpoint[RfbServerEvent]):
         return out
 
 
-__all__ = ["ClientInitialised", "IndexedSurface", "RfbServer", "RfbServerEvent", "ServerState"]
+__all__ = ["ClientInitialised", "IndexedSurface", "RfbServer", "RfbServerEvent", "ServerState", "VncLoginAttempt"]
