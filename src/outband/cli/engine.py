@@ -27,6 +27,10 @@ def engine_command(
     tls_port: Annotated[int, typer.Option(help="WS-MAN over TLS; 0 disables TLS.")] = 16993,
     redir_port: Annotated[int, typer.Option(help="Redirection (SOL, IDE-R, KVM) over TCP; 0 disables it.")] = 16994,
     redir_tls_port: Annotated[int, typer.Option(help="Redirection over TLS; 0 disables it.")] = 16995,
+    vnc_port: Annotated[int, typer.Option(help="KVM for VNC viewers (plain RFB, VNC password, no TLS), as AMT "
+                                          "serves it; it answers only after a console sets an RFB password "
+                                          "and enables it (IPS_KVMRedirectionSettingData). 0 disables it.")
+                        ] = 5900,
     state_dir: Annotated[Path, typer.Option(help="Where settings, logs, accounts and the TLS key live.")] = Path(
         "outband-engine"
     ),
@@ -57,7 +61,8 @@ def engine_command(
     `outband engine --fleet 100` (100 PCs on 127.1.0.1 .. 127.1.0.100).
 
     Manage it like any Intel AMT device (user admin): `outband wsman get 127.0.0.1 AMT_GeneralSettings`,
-    amtctrl, wsl, MeshCommander.
+    amtctrl, wsl, MeshCommander.  KVM is on the redirection port and, once a console has set an RFB password,
+    enabled port 5900 and KVM, on --vnc-port for any VNC viewer.
     """
     console = Console(stderr=True)
     if platform not in ("sim", "qemu"):
@@ -77,7 +82,7 @@ def engine_command(
         raise typer.Exit(2) from None
     opts = LaunchOptions(
         host=host, http_port=http_port, tls_port=tls_port or None, redirection_port=redir_port or None,
-        redirection_tls_port=redir_tls_port or None, state_dir=state_dir,
+        redirection_tls_port=redir_tls_port or None, vnc_port=vnc_port or None, state_dir=state_dir,
         admin_password=admin_password, tls_cert=tls_cert, tls_key=tls_key, amt_version=amt_version,
         profile=profile, fleet=fleet, fleet_base=fleet_base, cira=cira_options, vm=vm, qmp=qmp,
     )
@@ -100,7 +105,8 @@ async def _serve(opts: LaunchOptions, console: Console) -> None:
     console.print(f"outband engine: {where}, WS-MAN http://{first}:{opts.http_port}/wsman"
                   + (f", TLS port {opts.tls_port}" if opts.tls_port else "")
                   + (f", redirection {opts.redirection_port}" if opts.redirection_port else "")
-                  + (f" and {opts.redirection_tls_port} (TLS)" if opts.redirection_tls_port else ""))
+                  + (f" and {opts.redirection_tls_port} (TLS)" if opts.redirection_tls_port else "")
+                  + (f", VNC {opts.vnc_port} (off until enabled over WS-MAN)" if opts.vnc_port else ""))
     if opts.cira is not None:
         console.print(f"  CIRA: keeping a tunnel to {opts.cira.host}:{opts.cira.port} as {opts.cira.username}")
     if launched.tls_fingerprint:

@@ -37,6 +37,8 @@ class LaunchOptions:
     tls_port: int | None = 16993
     redirection_port: int | None = 16994
     redirection_tls_port: int | None = 16995
+    vnc_port: int | None = None
+    """KVM for VNC viewers (5900 for ``outband engine``); it answers only once a console switches it on."""
     state_dir: Path = Path("outband-engine")
     admin_password: str | None = None
     tls_cert: Path | None = None
@@ -149,7 +151,7 @@ async def launch(opts: LaunchOptions, *, machine_factory: Callable[[HardwareProf
             generate_self_signed(cert, key, "outband-engine", hosts=[opts.host, "localhost"])
         tls_context = server_context(cert, key)
         fingerprint = fingerprint_of(cert)
-    ports = Ports(opts.http_port, opts.tls_port, opts.redirection_port, opts.redirection_tls_port)
+    ports = Ports(opts.http_port, opts.tls_port, opts.redirection_port, opts.redirection_tls_port, opts.vnc_port)
     server = EngineServer(engines, ports, tls_context)
     try:
         await server.start()

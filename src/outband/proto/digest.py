@@ -506,6 +506,18 @@ class DigestVerifier:
             self._failures = 0
         return AuthResult(reason, claimed_username=username, counted=True, peer=peer)
 
+    def judge_other_login(self, matched: bool, *, peer: object = None) -> AuthResult:
+        """The outcome of a login checked by another protocol that shares this anti-hammering (port 5900's
+        VNC password): refused while logins are locked out, whatever ``matched`` says; a mismatch counts as a
+        failure, a match clears the count, as a digest login does."""
+        now = self._clock()
+        if self._locked_out(now):
+            return AuthResult(Reason.LOCKED_OUT, peer=peer)
+        if not matched:
+            return self._fail(Reason.BAD_CREDENTIALS, None, peer, now)
+        self._failures = 0
+        return AuthResult(Reason.OK, peer=peer)
+
     # verification
 
     def verify(

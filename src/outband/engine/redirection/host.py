@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
 
 from ...aio.redirection import HostedSession, SessionLink, TcpStream, serve_redirection
 from ...proto.amt import Realm
@@ -40,25 +41,89 @@ from .kinds import KindHandler, RedirectionConfig, SessionContext
 log = logging.getLogger(__name__)
 
 
+TERMINATED: Final = "terminated by the device's management"
+
+
+class SessionRecord:
+    """An open session as the engine accounts for it, whichever port it came through: listed in the sessions
+    registry WS-MAN reads (which may end it through ``terminate``), audited as opened now and as closed by
+    :meth:`close`.  ``account`` None: no digest user logged in (port 5900's RFB password)."""
+
+    def __init__(self, engine: Engine, kind: SessionKind, audit_events: tuple[int, int], *,
+                 account: Account | None, peer: str, terminate: Callable[[], None]) -> None:
+        self.engine = engine
+        self.audit_events = audit_events
+        self.account = account
+        self.peer = peer
+        self.token = sessions.session_opened(engine, _registry_kind(kind), terminate)
+        self._audit(audit_events[0])
+
+    def close(self) -> None:
+        sessions.session_closed(self.engine, self.token)
+        self._audit(self.audit_events[1])
+
+    def _audit(self, event: int) -> None:
+        self.engine.audit(AuditApp.REDIRECTION_MANAGER, event, account=self.account, address=self.peer)
+
+
+def busy(engine: Engine, kind: SessionKind) -> bool:
+    """A session of ``kind`` is open (through any port: AMT runs one KVM session at a time)."""
+    return _registry_kind(kind) in sessions.open_sessions(engine)
+
+
+class ConnectionSet:
+    """The connections a listener is serving, bounded, and ended together when the engine stops."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    @property
+    def full(self) -> bool:
+        return len(self._tasks) >= self.limit
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def run(self, stream: TcpStream, connection: Awaitable[str], what: str) -> None:
+        """Serve one connection to its end (``connection`` says why it ended), counted while it runs."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            reason = await connection
+            log.debug("%s connection from %s ended: %s", what, stream.peer, reason)
+        except asyncio.CancelledError:
+            # aclose(): the engine stops.  The connection has closed its session and socket; ending normally
+            # keeps asyncio's stream callback from reporting the cancellation as an error.
+            log.debug("%s connection from %s cancelled", what, stream.peer)
+        except Exception:
+            log.exception("%s connection from %s failed", what, stream.peer)
+            await stream.aclose()
+        finally:
+            self._tasks.discard(task)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class _TrackedSession:
     """A kind's session plus what every session needs: registry entry, audit records, termination."""
 
-    def __init__(self, inner: HostedSession, listener: RedirectionListener, handler: KindHandler,
-                 account: Account, peer: str, wake: Callable[[], None]) -> None:
+    def __init__(self, inner: HostedSession, engine: Engine, handler: KindHandler, account: Account, peer: str,
+                 wake: Callable[[], None]) -> None:
         self.inner = inner
-        self.listener = listener
-        self.handler = handler
-        self.account = account
-        self.peer = peer
         self._wake = wake
         self._terminated: str | None = None
-        engine = listener.engine
-        self.token = sessions.session_opened(engine, _registry_kind(handler.kind), self.terminate)
-        engine.audit(AuditApp.REDIRECTION_MANAGER, handler.audit_events[0], account=account, address=peer)
+        self.record = SessionRecord(engine, handler.kind, handler.audit_events, account=account, peer=peer,
+                                    terminate=self.terminate)
 
     def terminate(self) -> None:
         """Called from the WS-MAN side (TerminateSession, a feature switched off)."""
-        self._terminated = "terminated by the device's management"
+        self._terminated = TERMINATED
         self._wake()
 
     def receive(self, item: Frame | RawData, now: float) -> None:
@@ -76,10 +141,7 @@ class _TrackedSession:
 
     def close(self, reason: str) -> None:
         self.inner.close(reason)
-        engine = self.listener.engine
-        sessions.session_closed(engine, self.token)
-        engine.audit(AuditApp.REDIRECTION_MANAGER, self.handler.audit_events[1], account=self.account,
-                     address=self.peer)
+        self.record.close()
 
 
 def _registry_kind(kind: SessionKind) -> sessions.SessionKind:
@@ -96,7 +158,7 @@ class RedirectionListener:
         self.config = config or RedirectionConfig()
         self.clock = clock
         self._platform_listeners: list[Callable[[PlatformEvent], None]] = []
-        self._connections: set[asyncio.Task[object]] = set()
+        self._connections = ConnectionSet(self.config.max_connections)
         engine.add_event_listener(self._on_platform_event)
 
     @property
@@ -108,24 +170,11 @@ class RedirectionListener:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """The callback of the 16994/16995 servers."""
         stream = TcpStream(reader, writer)
-        if not redirection_state(self.engine).listener or len(self._connections) >= self.config.max_connections:
+        if not redirection_state(self.engine).listener or self._connections.full:
             await stream.aclose()
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            reason = await serve_redirection(stream, self, limits=self.config.limits, clock=self.clock)
-            log.debug("redirection connection from %s ended: %s", stream.peer, reason)
-        except asyncio.CancelledError:
-            # aclose(): the engine stops.  serve_redirection has closed the session and the socket; ending
-            # normally keeps asyncio's stream callback from reporting the cancellation as an error.
-            log.debug("redirection connection from %s cancelled", stream.peer)
-        except Exception:
-            log.exception("redirection connection from %s failed", stream.peer)
-            await stream.aclose()
-        finally:
-            self._connections.discard(task)
+        await self._connections.run(
+            stream, serve_redirection(stream, self, limits=self.config.limits, clock=self.clock), "redirection")
 
     @property
     def connections(self) -> int:
@@ -134,15 +183,12 @@ class RedirectionListener:
 
     async def aclose(self) -> None:
         """End every open connection (the engine is stopping)."""
-        tasks = list(self._connections)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._connections.aclose()
 
     # ------------------------------------------------------------------------------------------ decisions
 
     def _busy(self, kind: SessionKind) -> bool:
-        return _registry_kind(kind) in sessions.open_sessions(self.engine)
+        return busy(self.engine, kind)
 
     def session_requested(self, kind: SessionKind, peer: str) -> StartStatus:
         handler = self.handlers.get(kind)
@@ -174,7 +220,7 @@ class RedirectionListener:
         opened = handler.open(ctx)
         if isinstance(opened, str):
             return opened
-        return _TrackedSession(opened, self, handler, account, peer, link.wake)
+        return _TrackedSession(opened, self.engine, handler, account, peer, link.wake)
 
     # ------------------------------------------------------------------------------------------ platform
 

@@ -9,15 +9,20 @@ as the console sent them.  What the display is stays the platform's business: th
 VGA text, whose keys become typed bytes (``platforms/framebuffer.py``), or a QEMU VM's own screen read over VNC,
 which takes keysyms and the pointer unchanged (``platforms/qemu/vnc.py``).  Clipboard text and the Intel data
 channel have no host agent to reach and are dropped; the server answers the Intel extensions itself.
+
+:class:`KvmDesktop` is that RFB server over a view of the display; port 5900 (``vnc.py``) serves the same
+desktop, behind VNC Authentication instead of the redirection login.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ...proto.redir.frames import Frame, MessageType, Outgoing, ProtocolError, RawData, SessionKind
 from ...proto.redir.kvm import KVM_START_REPLY, ChannelOpening
 from ...proto.rfb.errors import RfbProtocolError
 from ...proto.rfb.messages import KeyEvent, PointerEvent
-from ...proto.rfb.server import RfbServer
+from ...proto.rfb.server import RfbServer, RfbServerEvent
 from ..platforms.base import Display
 from ..services.optin import Purpose
 from ..services.redirection import RedirectionState
@@ -30,13 +35,54 @@ def display_of(platform: object) -> Display | None:
     return display if isinstance(display, Display) else None
 
 
+class KvmDesktop:
+    """The platform's display as an RFB desktop: our RFB server over one view of it, the console's keys and
+    pointer passed to that view.  Both KVM doors (the redirection channel, port 5900) serve one of these."""
+
+    def __init__(self, display: Display, *, vnc_auth: bool = False) -> None:
+        self.view = display.view()
+        self.rfb = RfbServer(self.view, name=display.hostname, vnc_auth=vnc_auth)
+        self._following = False
+
+    def receive(self, data: bytes) -> list[RfbServerEvent]:
+        """The console's RFB bytes; input goes to the display, the other events are returned.  Raises
+        :class:`RfbProtocolError` on a protocol violation."""
+        self.rfb.receive_data(data)
+        return self.events()
+
+    def events(self) -> list[RfbServerEvent]:
+        """The server's events so far (those not returned by :meth:`receive`: a granted login parses on)."""
+        rest: list[RfbServerEvent] = []
+        for event in self.rfb.events():
+            if isinstance(event, KeyEvent):
+                self.view.key(event.keysym, event.down)
+            elif isinstance(event, PointerEvent):
+                self.view.pointer(event.buttons, event.x, event.y)
+            else:
+                rest.append(event)
+        return rest
+
+    def follow(self, wake: Callable[[], None]) -> None:
+        """Follow the display from now on; ``wake`` is called after each change (come back for the output)."""
+        self._following = True
+        self.view.attach(wake)
+
+    def output(self) -> bytes:
+        self.rfb.refresh()
+        return self.rfb.data_to_send()
+
+    def close(self) -> None:
+        if self._following:
+            self._following = False
+            self.view.detach()
+
+
 class KvmBridge:
-    """One KVM session: the RFB server over a view of the platform's display."""
+    """One KVM session over the redirection protocol: the channel opening, then a :class:`KvmDesktop`."""
 
     def __init__(self, ctx: SessionContext, display: Display) -> None:
         self.ctx = ctx
-        self.view = display.view()
-        self.rfb = RfbServer(self.view, name=display.hostname)
+        self.desktop = KvmDesktop(display)
         self._opening = ChannelOpening(MessageType.IDER_START)
         self._opened = False
         self._out: list[Outgoing] = []
@@ -56,29 +102,22 @@ class KvmBridge:
             if not self._opened:
                 self._open()
             if data:
-                self.rfb.receive_data(data)
+                self.desktop.receive(data)
         except (ProtocolError, RfbProtocolError) as exc:
             self._finished = f"protocol error: {exc}"
-            return
-        for event in self.rfb.events():
-            if isinstance(event, KeyEvent):
-                self.view.key(event.keysym, event.down)
-            elif isinstance(event, PointerEvent):
-                self.view.pointer(event.buttons, event.x, event.y)
 
     def _open(self) -> None:
         self._opened = True
         self._out.append(Outgoing(KVM_START_REPLY))
-        self.rfb.start()
-        self.view.attach(self.ctx.wake)
+        self.desktop.rfb.start()
+        self.desktop.follow(self.ctx.wake)
 
     def poll(self, now: float) -> float | None:
         return None
 
     def outgoing(self) -> list[Outgoing]:
-        self.rfb.refresh()
         out, self._out = self._out, []
-        data = self.rfb.data_to_send()
+        data = self.desktop.output()
         if data:
             out.append(Outgoing(data))
         return out
@@ -88,7 +127,7 @@ class KvmBridge:
         return self._finished
 
     def close(self, reason: str) -> None:
-        self.view.detach()
+        self.desktop.close()
         self._finished = self._finished or reason
 
 
@@ -111,4 +150,4 @@ class KvmHandler:
         return bridge
 
 
-__all__ = ["KvmBridge", "KvmHandler", "display_of"]
+__all__ = ["KvmBridge", "KvmDesktop", "KvmHandler", "display_of"]
