@@ -9,15 +9,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import typer
 from tests.redir._kit import eventually, instant_machine, set_redirection
 from tests.redir._mediakit import enable_kvm
+from typer.testing import CliRunner
 
 from outband.aio.errors import AuthenticationError
 from outband.aio.redirection import ServerLimits, SessionRefused
+from outband.cli.main import app
 from outband.client.amt import AmtClient
 from outband.client.kvm import KvmSession
+from outband.engine.launcher import LaunchOptions, launch
 from outband.engine.platforms.framebuffer import VGA_PALETTE, TextFramebuffer
 from outband.engine.redirection import RedirectionConfig
 from outband.engine.redirection.vnc import VncListener
@@ -120,8 +126,8 @@ async def refusal(env: RunningEngine, password: str = RFB_PASSWORD) -> str:
     return str(refused.value)
 
 
-async def closed_at_once(env: RunningEngine) -> bool:
-    reader, writer = await asyncio.open_connection(env.host, vnc_port(env))
+async def closed_at_once(env: RunningEngine, port: int | None = None) -> bool:
+    reader, writer = await asyncio.open_connection(env.host, port or vnc_port(env))
     try:
         return await asyncio.wait_for(reader.read(100), 10.0) == b""  # not even the RFB version
     finally:
@@ -267,3 +273,39 @@ async def test_a_viewer_that_does_not_log_in_is_closed_after_the_login_timeout()
             server.close()
             await listener.aclose()
             await server.wait_closed()
+
+
+# ---------------------------------------------------------------------------------------------- launching
+
+
+async def test_engines_listen_on_the_vnc_port_only_when_asked(tmp_path: Path) -> None:
+    options = LaunchOptions(host="127.0.0.1", http_port=0, tls_port=None, redirection_port=None,
+                            redirection_tls_port=None, state_dir=tmp_path, admin_password="Launch#5900a")
+    assert options.vnc_port is None  # fleets (outband up) and embedders do not get one unless they ask
+    for vnc_port_wanted in (None, 0):
+        launched = await launch(replace(options, vnc_port=vnc_port_wanted))
+        try:
+            server = launched.server
+            if vnc_port_wanted is None:
+                assert server.vnc == {}
+                with pytest.raises(KeyError):
+                    server.bound_port("127.0.0.1", vnc=True)
+            else:
+                port = server.bound_port("127.0.0.1", vnc=True)
+                assert port > 0
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                assert await asyncio.wait_for(reader.read(100), 10.0) == b""  # listening, but off by default
+                writer.close()
+                await writer.wait_closed()
+        finally:
+            await launched.server.stop()
+            launched.database.close()
+
+
+def test_the_engine_command_offers_the_vnc_port_5900_by_default() -> None:
+    engine = typer.main.get_command(app).commands["engine"]  # type: ignore[attr-defined]
+    option = next(p for p in engine.params if p.name == "vnc_port")
+    assert option.opts == ["--vnc-port"]
+    assert option.default == 5900
+    assert "0 disables it" in option.help
+    assert CliRunner().invoke(app, ["engine", "--help"]).exit_code == 0
