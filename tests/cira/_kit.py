@@ -71,7 +71,7 @@ def mps_options(mps: LoopbackMps, *, password: str = MPS_PASSWORD) -> cira.CiraO
 async def cira_engine(tls_dir: Path, override: cira.CiraOptions | None, *, tuning: cira.CiraTuning = FAST,
                       domain: str = "", password: str | None = None, machine: SimMachine | None = None,
                       ) -> AsyncIterator[CiraEnv]:
-    """One engine on 127.0.0.1 (HTTP, TLS, redirection and redirection over TLS, all ephemeral) whose CIRA
+    """One engine on 127.0.0.1 (HTTP, TLS, redirection, redirection over TLS and VNC, all ephemeral) whose CIRA
     client is attached as the launcher attaches it."""
     password = password or "Aa1!" + secrets.token_urlsafe(12)
     db = Database(":memory:")
@@ -81,7 +81,7 @@ async def cira_engine(tls_dir: Path, override: cira.CiraOptions | None, *, tunin
     engine = Engine(config, machine, StateStore(db, config.engine_id))
     cert, key = tls_dir / "engine-cert.pem", tls_dir / "engine-key.pem"
     generate_self_signed(cert, key, "outband-test", hosts=["127.0.0.1", "localhost"])
-    server = EngineServer({"127.0.0.1": engine}, Ports(0, 0, 0, 0), server_context(cert, key))
+    server = EngineServer({"127.0.0.1": engine}, Ports(0, 0, 0, 0, vnc=0), server_context(cert, key))
     await server.start()
     try:
         [client] = cira.attach(server, override, tuning)

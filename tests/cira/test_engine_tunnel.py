@@ -19,13 +19,16 @@ from outband.client.redirection import SolSession
 from outband.engine import cira
 from outband.engine.platforms.base import BootDevice
 from outband.proto.apf import AMT_PORTS, ConnectionLost, ConnectionTimedOut, MpsConnection
+from outband.proto.apf.constants import VNC_PORT
 from outband.proto.redir.scsi import BytesMedium
+from outband.proto.rfb.vncauth import vnc_response
 from outband.testing.images import iso_image
 from outband.testing.mps import ConnectedDevice, LoopbackMps
 
 from ._kit import MPS_PASSWORD, MPS_USER, CiraEnv, cira_engine, configure_cira, enable_redirection, mps_options
 
 WITHIN = 10.0
+RFB_PASSWORD = "Vnc#5900"
 
 
 @pytest.fixture
@@ -300,3 +303,36 @@ async def test_a_browser_on_the_mps_port_gets_a_page(mps: LoopbackMps) -> None:
     assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"Intel AMT connects here" in reply
     assert mps.devices == []
+
+
+async def test_kvm_on_port_5900_is_registered_by_the_next_tunnel_and_served_through_it(
+        tmp_path: Path, mps: LoopbackMps) -> None:
+    """AMT registers 5900 with the MPS only while KVM on the standard port is on (MPS comment in
+    ``globalRequest``): switched on through the tunnel, it comes with the next tunnel, and a viewer's channel to it
+    reaches the engine's VNC listener, password and all."""
+    fast = cira.CiraTuning(backoff=cira.Backoff(base=0.05, cap=0.1))
+    async with cira_engine(tmp_path, mps_options(mps), tuning=fast) as env:
+        first = await connected(mps)
+        assert VNC_PORT not in first.ports
+        async with first.amt_client("admin", env.password) as amt:
+            await enable_redirection(amt)
+            settings = await amt.get("IPS_KVMRedirectionSettingData")
+            settings["Is5900PortEnabled"] = True
+            settings["RFBPassword"] = RFB_PASSWORD
+            await amt.put(settings)
+        first.tunnel.abort()
+        async with asyncio.timeout(WITHIN):
+            second = await mps.wait_device(ports=(*AMT_PORTS, VNC_PORT), after=1)
+        reader, writer = await second.tunnel.open_stream(VNC_PORT)
+        try:
+            async with asyncio.timeout(WITHIN):
+                assert await reader.readexactly(12) == b"RFB 003.008\n"
+                writer.write(b"RFB 003.008\n")
+                count = (await reader.readexactly(1))[0]
+                assert list(await reader.readexactly(count)) == [2]  # VNC Authentication, nothing weaker
+                writer.write(bytes([2]))
+                challenge = await reader.readexactly(16)
+                writer.write(vnc_response(RFB_PASSWORD, challenge))
+                assert await reader.readexactly(4) == b"\x00\x00\x00\x00"  # SecurityResult OK
+        finally:
+            writer.close()

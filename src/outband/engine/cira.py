@@ -383,15 +383,16 @@ def client_of(engine: Engine) -> CiraClient | None:
 
 def listeners_of(server: EngineServer, address: str) -> LocalPorts:
     """The engine's own listeners on ``address``: the channels of its tunnel loop back to them."""
-    kinds = {16992: (False, False), 16993: (True, False), 16994: (False, True), 16995: (True, True)}
+    kinds = {16992: (False, False, False), 16993: (True, False, False), 16994: (False, True, False),
+             16995: (True, True, False), VNC_PORT: (False, False, True)}
     host = "127.0.0.1" if ipaddress.ip_address(address).is_unspecified else address
 
     def where(port: int) -> tuple[str, int] | None:
         if port not in kinds:
             return None
-        tls, redirection = kinds[port]
+        tls, redirection, vnc = kinds[port]
         try:
-            return host, server.bound_port(address, tls=tls, redirection=redirection)
+            return host, server.bound_port(address, tls=tls, redirection=redirection, vnc=vnc)
         except KeyError:
             return None
 
