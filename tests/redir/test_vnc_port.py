@@ -29,7 +29,7 @@ from outband.engine.redirection import RedirectionConfig
 from outband.engine.redirection.vnc import VncListener
 from outband.engine.server import Ports
 from outband.engine.services import sessions
-from outband.proto.amtlog import AuditRecord
+from outband.proto.amtlog import AuditRecord, InitiatorType
 from outband.proto.redir.session import StartStatus
 from outband.proto.rfb import RGB565, RfbClient, RfbProtocolError
 from outband.proto.rfb.keys import keysyms_for_text
@@ -78,6 +78,10 @@ async def enable_vnc(env: RunningEngine, *, consent: bool = False) -> None:
 
 def audit_ids(env: RunningEngine) -> list[int]:
     return [AuditRecord.decode(raw).full_id for raw in env.engine.store.read_log("audit")]
+
+
+def initiators(env: RunningEngine) -> list[InitiatorType]:
+    return [InitiatorType(AuditRecord.decode(raw).initiator_type) for raw in env.engine.store.read_log("audit")]
 
 
 class Viewer:
@@ -162,6 +166,7 @@ async def test_the_port_serves_the_screen_only_once_port_password_and_kvm_are_al
         await eventually(lambda: sessions.open_sessions(env.engine) == [])
         await eventually(lambda: 1809 in audit_ids(env))
         assert audit_ids(env)[-2:] == [1808, 1809]
+        assert initiators(env)[-2:] == [InitiatorType.KVM_DEFAULT_PORT] * 2  # who: the viewer on the KVM port
         await set_port_5900(env, enabled=False, password=None)
         assert await closed_at_once(env)
 
@@ -199,6 +204,7 @@ async def test_a_wrong_password_is_refused_and_every_third_in_a_row_is_audited()
         for _ in range(3):
             assert "authentication failed" in await refusal(env, "Wrong#99")
         assert audit_ids(env).count(1812) == 1  # VNC Password Failed 3 Times
+        assert initiators(env)[audit_ids(env).index(1812)] is InitiatorType.KVM_DEFAULT_PORT
         assert sessions.open_sessions(env.engine) == []
         async with viewer(env) as view:
             assert view.rfb.ready

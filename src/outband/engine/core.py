@@ -142,14 +142,16 @@ class Engine:
 
     def audit(
         self, app: AuditApp, event: int, *, user: str | None = None, account: Account | None = None,
-        address: str = "", extended: bytes = b"",
+        address: str = "", extended: bytes = b"", initiator: InitiatorType | None = None,
     ) -> None:
-        """Append an audit record: who (a digest user, or local when no user), from where, what."""
+        """Append an audit record: who (a digest user, or local when no user; ``initiator`` says otherwise, e.g.
+        a viewer on port 5900), from where, what."""
         name = account.username if account is not None else user
         record = AuditRecord(
             app_id=int(app),
             event_id=event,
-            initiator_type=InitiatorType.HTTP_DIGEST if name else InitiatorType.LOCAL,
+            initiator_type=initiator if initiator is not None else (
+                InitiatorType.HTTP_DIGEST if name else InitiatorType.LOCAL),
             initiator=(name or "")[:255],
             timestamp=int(self.now()),
             location_type=0 if address else 2,

@@ -26,7 +26,7 @@ from typing import Final
 
 from ...aio.redirection import HostedSession, SessionLink, TcpStream, serve_redirection
 from ...proto.amt import Realm
-from ...proto.amtlog import AuditApp
+from ...proto.amtlog import AuditApp, InitiatorType
 from ...proto.digest import DigestVerifier
 from ...proto.redir.frames import Frame, Outgoing, RawData, SessionKind
 from ...proto.redir.session import LoginAttempt, StartStatus
@@ -63,7 +63,8 @@ class SessionRecord:
         self._audit(self.audit_events[1])
 
     def _audit(self, event: int) -> None:
-        self.engine.audit(AuditApp.REDIRECTION_MANAGER, event, account=self.account, address=self.peer)
+        self.engine.audit(AuditApp.REDIRECTION_MANAGER, event, account=self.account, address=self.peer,
+                          initiator=None if self.account is not None else InitiatorType.KVM_DEFAULT_PORT)
 
 
 def busy(engine: Engine, kind: SessionKind) -> bool:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Final
 
 from ...aio.redirection import TcpStream
-from ...proto.amtlog import AuditApp
+from ...proto.amtlog import AuditApp, InitiatorType
 from ...proto.digest import Reason
 from ...proto.redir.frames import SessionKind
 from ...proto.rfb.errors import RfbProtocolError
@@ -95,7 +95,8 @@ class VncListener:
         if not result.ok:
             self._wrong_in_a_row += 1
             if self._wrong_in_a_row % 3 == 0:
-                engine.audit(AuditApp.REDIRECTION_MANAGER, PASSWORD_FAILED_3_TIMES, address=peer)
+                engine.audit(AuditApp.REDIRECTION_MANAGER, PASSWORD_FAILED_3_TIMES, address=peer,
+                             initiator=InitiatorType.KVM_DEFAULT_PORT)
             return "authentication failed"
         self._wrong_in_a_row = 0
         if not self.serving():
