@@ -259,6 +259,20 @@ async def test_disabling_kvm_over_ws_man_ends_the_5900_session() -> None:
         assert await closed_at_once(env)
 
 
+async def test_closing_port_5900_ends_its_viewer_but_not_a_kvm_session_on_the_redirection_port() -> None:
+    async with vnc_engine() as env:
+        await enable_vnc(env)
+        async with viewer(env) as view:
+            await set_port_5900(env, enabled=False, password=None)
+            assert await view.closed_by_engine()
+        await eventually(lambda: sessions.open_sessions(env.engine) == [])
+        await set_port_5900(env)
+        await set_redirection(env)
+        async with KvmSession(env.host, "admin", env.password, port=env.redirection_port, timeout=10.0):
+            await set_port_5900(env, enabled=False, password=None)
+            assert sessions.open_sessions(env.engine) == [sessions.SessionKind.KVM]  # not a viewer on 5900
+
+
 async def test_a_viewer_that_does_not_log_in_is_closed_after_the_login_timeout() -> None:
     async with vnc_engine() as env:
         await enable_vnc(env)

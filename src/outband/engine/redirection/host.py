@@ -55,7 +55,7 @@ class SessionRecord:
         self.audit_events = audit_events
         self.account = account
         self.peer = peer
-        self.token = sessions.session_opened(engine, _registry_kind(kind), terminate)
+        self.token = sessions.session_opened(engine, _registry_kind(kind), terminate, vnc_port=account is None)
         self._audit(audit_events[0])
 
     def close(self) -> None:

@@ -286,6 +286,8 @@ async def put_kvm_settings(ctx: Context, current: CimObject, new: CimObject) -> 
     with engine.store.transaction():
         if changes:
             KVM_SETTINGS.update(engine, changes)
+        if changes.get("Is5900PortEnabled") is False:  # the port closes: so do the viewers' sessions on it
+            terminate_sessions(engine, {SessionKind.KVM}, vnc_port_only=True)
         if password:
             engine.store.set(RFB_STORE_KEY, password)
             _audit(ctx, AuditApp.KVM, 2)

@@ -37,6 +37,8 @@ CONSENT_SESSIONS: frozenset[SessionKind] = frozenset({SessionKind.IDER, SessionK
 class _Session:
     kind: SessionKind
     terminate: Callable[[], None] | None
+    vnc_port: bool = False
+    """A KVM session of a viewer on port 5900 (not the redirection port)."""
 
 
 @dataclass(slots=True)
@@ -50,11 +52,12 @@ def _registry(engine: Engine) -> _Registry:
     return runtime(engine, "sessions", _Registry)
 
 
-def session_opened(engine: Engine, kind: SessionKind, terminate: Callable[[], None] | None = None) -> int:
+def session_opened(engine: Engine, kind: SessionKind, terminate: Callable[[], None] | None = None, *,
+                   vnc_port: bool = False) -> int:
     """Record an open session; the token closes it.  ``terminate`` ends it from the WS-MAN side."""
     registry = _registry(engine)
     token = next(registry.tokens)
-    registry.open[token] = _Session(SessionKind(kind), terminate)
+    registry.open[token] = _Session(SessionKind(kind), terminate, vnc_port)
     return token
 
 
@@ -75,10 +78,11 @@ def last_session_closed(engine: Engine) -> float | None:
     return _registry(engine).last_closed
 
 
-def terminate_sessions(engine: Engine, kinds: Collection[SessionKind]) -> int:
-    """End every open session of ``kinds``; returns how many there were."""
+def terminate_sessions(engine: Engine, kinds: Collection[SessionKind], *, vnc_port_only: bool = False) -> int:
+    """End every open session of ``kinds`` (only port 5900's with ``vnc_port_only``); returns how many."""
     registry = _registry(engine)
-    doomed = [(token, s) for token, s in registry.open.items() if s.kind in kinds]
+    doomed = [(token, s) for token, s in registry.open.items()
+              if s.kind in kinds and (s.vnc_port or not vnc_port_only)]
     for token, session in doomed:
         if session.terminate is not None:
             session.terminate()
