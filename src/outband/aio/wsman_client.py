@@ -1,11 +1,17 @@
 """WS-Management over HTTP(S) to one device, on aiohttp, with AMT's flavour of Digest.
 
-Theory of operation: every request to a device goes through :meth:`WsmanTransport.post` under that device's
-lock, so requests to one device are serialised (AMT serves few sessions, and Digest's ``nc`` must rise in the
-order the device sees requests).  The first request goes out bare and earns a 401 challenge; from then on the
-nonce is reused with an increasing ``nc``, costing one round trip per call.  A 401 on a reused nonce means the
-device reset it: adopt the new challenge and retry once.  A 401 on a freshly answered challenge means the
-credentials are wrong (or the device is in its anti-hammering lockout), and is final.
+Theory of operation: every request to a device goes through :meth:`WsmanTransport.post` under the lock of its
+:class:`DigestState`, so requests to one device are serialised (AMT serves few sessions, and Digest's ``nc``
+must rise in the order the device sees requests: AMT, and our engine, count a repeated or lower ``nc`` as a
+failed login).  A transport makes its own state unless it is handed one: transports sharing a state share the
+nonce, its count and the lock, so a transport made for the next job attempt answers at once with the nonce an
+earlier one proved.  Without a challenge the request goes out bare and earns a 401 challenge; from then on the
+nonce is reused with an increasing ``nc``, costing one round trip per call.  A challenge is *proven* once a
+request answered under it got a reply other than 401.  A 401 on a proven nonce means the device dropped it
+(expired, forgotten in a restart): adopt the new challenge and retry once.  A 401 to the first answer of an
+unproven challenge, without ``stale=true``, means the credentials are wrong (or the device is in its
+anti-hammering lockout), and is final: the challenge is forgotten, so a wrong password costs the device one
+counted failure per attempt, never two.
 """
 
 from __future__ import annotations
@@ -43,12 +49,48 @@ def _direct_connector() -> aiohttp.BaseConnector:
     return aiohttp.TCPConnector(limit_per_host=1, enable_cleanup_closed=False)
 
 
+def _is_stale(challenge: str) -> bool:
+    """Whether a 401's challenge says the nonce was dropped while the credentials were right."""
+    compact = challenge.replace(" ", "").lower()
+    return 'stale="true"' in compact or "stale=true" in compact
+
+
+class DigestState:
+    """One account's Digest conversation with one device: the client (challenge, ``nc``), whether its challenge
+    is proven, and the lock every request under it holds.  Share one between transports to the same device and
+    account (see the console's device connector) and each new transport skips the challenge round trip.
+
+    ``client`` is None for a transport without credentials (it only identifies).
+    """
+
+    __slots__ = ("client", "lock", "proven")
+
+    def __init__(self, client: DigestClient | None) -> None:
+        self.client = client
+        self.lock = asyncio.Lock()
+        self.proven = False
+        """Whether a request answered under the current challenge got a reply other than 401."""
+
+    def adopt(self, challenge: str) -> None:
+        """Take a new challenge from a 401; it is unproven until a request answered under it gets through."""
+        assert self.client is not None
+        self.proven = False
+        self.client.handle_challenge(challenge)
+
+    def forget(self) -> None:
+        """Drop the challenge: the next request goes out bare, as a first one does."""
+        self.proven = False
+        if self.client is not None:
+            self.client.reset()
+
+
 class WsmanTransport(AsyncClosing):
     """The WS-MAN endpoint of one device.
 
     ``fingerprint`` pins the device certificate's SHA-256 (self-signed AMT certificates); ``verify=False``
     skips verification without pinning (explicitly insecure).  A shared ``session`` lets a fleet worker reuse
-    one connection pool; otherwise the transport owns its own.
+    one connection pool; otherwise the transport owns its own.  A shared ``digest`` state (instead of
+    ``username``/``password``) lets transports to the same device reuse each other's nonce.
     """
 
     def __init__(
@@ -67,6 +109,7 @@ class WsmanTransport(AsyncClosing):
         session: aiohttp.ClientSession | None = None,
         connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
         path: str = "/wsman",
+        digest: DigestState | None = None,
     ) -> None:
         self.host = host
         self.port = port or (TLS_PORT if tls else HTTP_PORT)
@@ -74,11 +117,13 @@ class WsmanTransport(AsyncClosing):
         self.path = path
         bracketed = f"[{host}]" if ":" in host else host
         self.url = f"{'https' if tls else 'http'}://{bracketed}:{self.port}{path}"
-        self._digest = DigestClient(username, password) if password is not None else None
-        self._fresh_challenge = False
+        if digest is not None and password is not None:
+            raise ValueError("give a password or a shared digest state, not both")
+        if digest is None:
+            digest = DigestState(DigestClient(username, password) if password is not None else None)
+        self._digest = digest
         self.server_header: str | None = None
         """The ``Server`` header of the last reply: AMT names its firmware version there."""
-        self._lock = asyncio.Lock()
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._session = session
         self._connector_factory = connector_factory or _direct_connector
@@ -95,7 +140,8 @@ class WsmanTransport(AsyncClosing):
 
     @property
     def username(self) -> str | None:
-        return self._digest.username if self._digest else None
+        client = self._digest.client
+        return client.username if client is not None else None
 
     def _session_or_new(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -136,34 +182,35 @@ class WsmanTransport(AsyncClosing):
 
     async def post(self, payload: bytes, *, authenticate: bool = True) -> tuple[int, bytes]:
         """POST one SOAP payload, answering Digest challenges; returns (status, body)."""
-        async with self._lock:
+        state = self._digest
+        async with state.lock:
             for _ in range(3):
                 headers = {"Content-Type": CONTENT_TYPE}
-                answered_fresh = False
-                digest = self._digest if authenticate else None
-                if digest is not None and digest.challenge is not None:
+                digest = state.client if authenticate else None
+                answered = digest is not None and digest.challenge is not None
+                answered_unproven = answered and not state.proven
+                if digest is not None and answered:
                     headers["Authorization"] = digest.authorization("POST", self.path, payload)
-                    answered_fresh, self._fresh_challenge = self._fresh_challenge, False
                 status, resp_headers, body = await self._round_trip(payload, headers)
                 self.server_header = resp_headers.get("Server", self.server_header)
                 if status != 401 or not authenticate:
+                    state.proven = state.proven or answered
                     return status, body
                 if digest is None:
                     raise AuthenticationError("the device requires credentials", host=self.host)
                 challenge = resp_headers.get("WWW-Authenticate", "")
-                stale = 'stale="true"' in challenge.replace(" ", "").lower() or "stale=true" in challenge.lower()
-                if "Authorization" in headers and answered_fresh and not stale:
-                    digest.reset()
+                if answered_unproven and not _is_stale(challenge):
+                    state.forget()
                     raise AuthenticationError(
                         "credentials refused (wrong user or password, or the device is locked out after "
                         "repeated failures)",
                         host=self.host,
                     )
                 try:
-                    digest.handle_challenge(challenge)
+                    state.adopt(challenge)
                 except DigestError as exc:
+                    state.forget()
                     raise AuthenticationError(f"unusable challenge: {exc}", host=self.host) from None
-                self._fresh_challenge = True
             raise AuthenticationError("the device keeps refusing fresh challenges", host=self.host)
 
     async def _round_trip(self, payload: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:

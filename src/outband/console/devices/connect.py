@@ -7,6 +7,11 @@ by ``device_concurrency``, one connection per device address).  ``connector.clie
 read its firmware version, provisioning mode, UUID and power state.  Its failures say which step failed, so
 the user learns whether to fix the address, the certificate pin or the password.
 
+The connector also remembers each device's Digest state (:class:`DigestCache`): every transport it hands out
+for a device shares the nonce the last one proved, so a job attempt costs the device one HTTP request per
+WS-MAN exchange instead of a challenge round trip first (and over another MPS node's relay, one connection
+instead of two).
+
 A device whose transport is CIRA is not dialled: it dials the console's MPS, and its WS-MAN calls and
 redirection sessions travel as channels of its tunnel.  The MPS plugs its tunnel registry in as
 ``connector.cira`` (:class:`CiraRoutes`); the transport and the redirection streams handed out here are the
@@ -19,10 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
+import secrets
 import ssl
 import time
 import uuid
 import warnings
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, TypeVar
@@ -32,11 +40,12 @@ import aiohttp
 from ...aio.errors import AuthenticationError, BadResponse, ConnectError, RequestTimeout, TransportError
 from ...aio.redirection import REDIRECTION_PORT, REDIRECTION_TLS_PORT, RedirectionStream
 from ...aio.tls import client_context, normalize_fingerprint
-from ...aio.wsman_client import WsmanTransport
+from ...aio.wsman_client import DigestState, WsmanTransport
 from ...client import AmtClient, services
 from ...client.redirection import StreamFactory
 from ...client.streams import direct_stream
 from ...proto.cim.model import CimObject
+from ...proto.digest import DigestClient
 from ...proto.wsman import IdentifyResponse, WsmanError, WsmanFault
 from ..db.models import Device, Transport
 from ..metrics import ConsoleMetrics
@@ -45,6 +54,7 @@ CheckFailure = Literal[
     "unreachable", "timeout", "tls_pin_mismatch", "tls_untrusted", "not_amt", "auth_refused", "fault",
 ]
 MAX_FACT_LENGTH: Final = 32
+DIGEST_CACHE_DEVICES: Final = 100_000
 _T = TypeVar("_T")
 
 
@@ -166,6 +176,51 @@ class _TunnelClient(AmtClient):
         await self.transport.close()
 
 
+_DeviceRoute = tuple[int | None, Transport, str, int, bool]
+
+
+class DigestCache:
+    """Each device's Digest state, so that every transport to a device shares the nonce an earlier one proved.
+
+    An entry is found by how the device is reached (its id, route, address, port and TLS) and is used only for
+    the same username and password: the password is compared as an HMAC-SHA-256 under a key drawn when the
+    cache is made, so the cache keeps no second copy of it in clear (the entry's DigestClient holds the one it
+    answers challenges with) and no plain hash to test guesses against.  Other credentials replace the entry;
+    a transport still holding the old state keeps its own nonce, so the two never share a nonce count.
+
+    Bounded: beyond ``capacity`` devices the least recently used entry goes (its device pays one challenge
+    round trip next time).  One entry with a proven challenge costs about 1.2 KiB (tracemalloc, CPython 3.11:
+    the key with its address, the password hash, DigestState, its lock, DigestClient, the parsed challenge, the
+    password and HA1), so the default 100,000 devices hold about 115 MiB at most.
+    """
+
+    def __init__(self, capacity: int = DIGEST_CACHE_DEVICES) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._hash_key = secrets.token_bytes(32)
+        self._entries: OrderedDict[_DeviceRoute, tuple[str, bytes, DigestState]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def state(self, target: DeviceTarget) -> DigestState:
+        """The shared state for this device and these credentials (made, or replaced, as needed)."""
+        route = (target.device_id, target.transport, target.host, target.port, target.use_tls)
+        password_hash = hmac.new(self._hash_key, target.password.encode("utf-8", "surrogatepass"),
+                                 hashlib.sha256).digest()
+        entry = self._entries.get(route)
+        if entry is not None and entry[0] == target.username and hmac.compare_digest(entry[1], password_hash):
+            self._entries.move_to_end(route)
+            return entry[2]
+        state = DigestState(DigestClient(target.username, target.password))
+        self._entries[route] = (target.username, password_hash, state)
+        self._entries.move_to_end(route)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+        return state
+
+
 def _peek_context() -> ssl.SSLContext:
     """For reading a certificate without trusting it: no verification, no CA store to load (loading one per
     probe would stall the event loop during a scan), old protocol versions allowed so old firmware answers."""
@@ -181,8 +236,10 @@ def _peek_context() -> ssl.SSLContext:
 
 class DeviceConnector:
     def __init__(self, metrics: ConsoleMetrics, *, concurrency: int = 256, timeout: float = 15.0,
-                 connect_timeout: float = 5.0) -> None:
+                 connect_timeout: float = 5.0, digest_cache_devices: int = DIGEST_CACHE_DEVICES) -> None:
         self.metrics = metrics
+        self.digests = DigestCache(digest_cache_devices)
+        """Each device's nonce, shared by the transports handed out for it."""
         self.concurrency = concurrency
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -220,7 +277,7 @@ class DeviceConnector:
         if target.transport is Transport.CIRA:  # a session of its own, on the tunnel the device has when it is used
             route = {"connector_factory": lambda: self._cira_connector(target)}
         return _MeasuredTransport(
-            target.host, target.username, target.password, port=target.port, tls=target.use_tls,
+            target.host, port=target.port, tls=target.use_tls, digest=self.digests.state(target),
             fingerprint=target.fingerprint, verify=verify, timeout=timeout or self.timeout,
             connect_timeout=self.connect_timeout, observe=observe, **route,
         )
