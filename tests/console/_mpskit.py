@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from tests.cira._kit import FAST, CiraEnv, cira_engine
 
-from outband.console.db.models import CiraPresence, Device, Transport
+from outband.console.db.models import CiraPresence, CiraTunnel, Device, Transport
 from outband.console.devices.connect import DeviceTarget
 from outband.console.mps import MpsService, MpsSettings
 from outband.console.relay.sol import SolRelay
@@ -88,6 +89,13 @@ async def dialling_engine(tmp_path: Path, options: cira.CiraOptions, machine: Si
 async def presence(runtime: Runtime, device_id: int) -> CiraPresence | None:
     async with runtime.db.read() as session:
         return await session.get(CiraPresence, device_id)
+
+
+async def tunnels(runtime: Runtime, device_id: int) -> list[CiraTunnel]:
+    """The device's tunnel history, oldest first."""
+    async with runtime.db.read() as session:
+        query = select(CiraTunnel).where(CiraTunnel.device_id == device_id).order_by(CiraTunnel.id)
+        return list((await session.execute(query)).scalars())
 
 
 async def device_row(runtime: Runtime, device_id: int) -> Device:

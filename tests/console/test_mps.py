@@ -20,6 +20,7 @@ from tests.console._mpskit import (
     sim_machine,
     start_mps,
     stored_online,
+    tunnels,
     until,
 )
 
@@ -27,7 +28,7 @@ from outband.aio.errors import ConnectError
 from outband.console.db.models import AuditEntry, Device, Transport
 from outband.console.devices.connect import DeviceOffline, DeviceTarget
 from outband.console.mps import MpsService
-from outband.console.mps.presence import MPS_RESTARTED
+from outband.console.mps.presence import MPS_RESTARTED, REPLACED
 from outband.console.runtime import Runtime
 
 AMT_PASSWORD = "Amt!pass-1234"
@@ -173,6 +174,11 @@ async def test_a_newer_tunnel_of_the_same_device_replaces_the_older(runtime: Run
             assert row is not None
             assert row.online
             assert row.connected_since != first.connected_since
+            older, newer, *later = await tunnels(runtime, device_id)  # (engine a may redial and win back)
+            assert (older.connected_at, older.reason) == (first.connected_since, REPLACED)
+            assert older.disconnected_at == newer.connected_at  # it ended when the newer one came
+            assert newer.mps_node == "node-a"
+            assert [t.disconnected_at is None for t in (newer, *later)][-1]  # the newest lasts
 
 
 async def test_a_restarted_node_marks_its_devices_offline(runtime: Runtime, tmp_path: Path) -> None:
@@ -190,6 +196,9 @@ async def test_a_restarted_node_marks_its_devices_offline(runtime: Runtime, tmp_
             assert row.online is False
             assert row.last_error == MPS_RESTARTED
             assert (await device_row(runtime, device_id)).reachable is False
+            [tunnel] = await tunnels(runtime, device_id)
+            assert tunnel.reason == MPS_RESTARTED
+            assert tunnel.disconnected_at is not None
         finally:
             await restarted.stop()
 

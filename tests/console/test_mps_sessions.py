@@ -174,3 +174,8 @@ async def test_a_lost_tunnel_is_seen_redialled_and_a_job_queued_meanwhile_runs_o
         assert machine.power_state is PowerState.ON
         assert power_ons(env.engine.store.read_log(AUDIT_KIND)) == 1  # once, not once per attempt
         assert machine.boot_count == 1
+        history = (await api.get(f"/api/devices/{device_id}/history")).json()["items"]
+        tunnel_events = [c["reason"] for c in history if c["operation"] == "cira"]
+        up = "tunnel up from 127.0.0.1 to MPS node node-a"
+        assert tunnel_events == [up, f"tunnel ended: {gone.last_error}", up]  # newest first: back, the cut, the first
+        assert [c["reachable"] for c in history if c["operation"] == "cira"] == [True, False, True]

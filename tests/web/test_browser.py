@@ -247,6 +247,7 @@ async def test_find_a_device(flows, stage) -> None:
     assert outcome["url"] == f"/devices/{stage.device_id}"
     assert outcome["tunnel"].startswith("connected since ")
     assert "from 127.0.0.1" in outcome["tunnel"]
+    assert any("tunnel up from 127.0.0.1 to MPS node" in line for line in outcome["tunnels"]), outcome["tunnels"]
 
 
 async def test_power_on_changes_the_state_shown(flows, stage) -> None:

@@ -149,7 +149,8 @@ await flow("find_device", async () => {
   problems.device = await accessibility(admin);
   await shot(admin, "03-device-summary");
   result("find_device", { ok: true, rows, url: new URL(admin.url()).pathname,
-    tunnel: await admin.locator(".cira-tunnel").textContent() });
+    tunnel: await admin.locator(".cira-tunnel").textContent(),
+    tunnels: await admin.locator(".tunnel-history li").allTextContents() });
 });
 
 await flow("power_on", async () => {

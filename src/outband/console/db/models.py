@@ -151,6 +151,23 @@ class CiraPresence(Base):
     """Why the last tunnel ended."""
 
 
+class CiraTunnel(Base):
+    """One CIRA tunnel of a device, from its start to its end (the device's tunnel history)."""
+
+    __tablename__ = "cira_tunnels"
+    __table_args__ = (Index("ix_cira_tunnels_device_connected", "device_id", "connected_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    mps_node: Mapped[str] = mapped_column(String(LABEL_LENGTH))
+    peer: Mapped[str | None] = mapped_column(String(LABEL_LENGTH))
+    connected_at: Mapped[dt.datetime]
+    disconnected_at: Mapped[dt.datetime | None]
+    """None while it lasts."""
+    reason: Mapped[str | None] = mapped_column(String(ERROR_LENGTH))
+    """Why it ended."""
+
+
 class MpsNode(Base):
     """An MPS node that relays for the others (a console process of several sharing one database): where they
     connect to reach the devices whose tunnels it holds."""

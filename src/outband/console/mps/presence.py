@@ -6,9 +6,11 @@ keepalive arrived, the tunnel ended -- and never waits for them to be stored.  E
 device's pending change (later values win, so a device that comes and goes within one window is written once,
 in its final state) and a flusher writes every pending change in one transaction at most ``interval`` seconds
 later: 10,000 devices sending a keepalive every 30 s are some 330 rows a second, one commit.  Coming up or going
-down also sets the device's ``reachable`` flag, which the device list shows.  A failed transaction puts its
-changes back under whatever arrived meanwhile and is tried again; :meth:`PresenceWriter.close` writes what is
-left.
+down also sets the device's ``reachable`` flag, which the device list shows, and writes the device's tunnel
+history (``cira_tunnels``: one row per tunnel, closed when it ends, or when a newer tunnel of the device replaces
+it without a word; rows older than :data:`TUNNEL_HISTORY_DAYS` days are dropped daily).  A failed transaction
+puts its changes back under whatever arrived meanwhile and is tried again; :meth:`PresenceWriter.close` writes
+what is left.
 """
 
 from __future__ import annotations
@@ -19,19 +21,21 @@ import datetime as dt
 import logging
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.base import utcnow
 from ..db.database import Database
-from ..db.models import ERROR_LENGTH, CiraPresence, Device
+from ..db.models import ERROR_LENGTH, CiraPresence, CiraTunnel, Device
 from ..devices.repository import chunks
 
 log = logging.getLogger("outband.console.mps")
 
 RETRY_DELAY: Final = 1.0
 MPS_RESTARTED: Final = "the MPS node restarted"
+REPLACED: Final = "replaced by a newer tunnel of the device"
+TUNNEL_HISTORY_DAYS: Final = 30
 
 _PRESENCE = cast(Table, CiraPresence.__table__)
 _DEVICES = cast(Table, Device.__table__)
@@ -40,6 +44,10 @@ _KEEPALIVES = (update(_PRESENCE).where(_PRESENCE.c.device_id == bindparam("b_dev
 _REACHABILITY = (update(_DEVICES).where(_DEVICES.c.id == bindparam("b_device"))
                  .values(reachable=bindparam("b_reachable"), last_checked_at=bindparam("b_at"),
                          last_error=bindparam("b_error")))
+_TUNNELS = cast(Table, CiraTunnel.__table__)
+_CLOSE_TUNNELS = (update(_TUNNELS).where(_TUNNELS.c.device_id == bindparam("b_device"),
+                                         _TUNNELS.c.disconnected_at.is_(None))
+                  .values(disconnected_at=bindparam("b_at"), reason=bindparam("b_reason")))
 _SEEN = (update(_DEVICES).where(_DEVICES.c.id == bindparam("b_device"))
          .values(reachable=True, last_checked_at=bindparam("b_at"), last_seen_at=bindparam("b_at"), last_error=None))
 
@@ -58,6 +66,7 @@ class PresenceWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.commits = 0
+        self._pruned: dt.datetime | None = None
 
     # ------------------------------------------------------------------------------------------ reports
 
@@ -127,6 +136,8 @@ class PresenceWriter:
         keepalives: list[dict[str, Any]] = []
         came: list[dict[str, Any]] = []
         went: list[dict[str, Any]] = []
+        closed: list[dict[str, Any]] = []
+        opened: list[dict[str, Any]] = []
         for device_id, values in batch.items():
             if "online" not in values:
                 keepalives.append({"b_device": device_id, "b_keepalive": values["last_keepalive"]})
@@ -137,15 +148,25 @@ class PresenceWriter:
             else:
                 went.append({"b_device": device_id, "b_reachable": False, "b_at": now,
                              "b_error": f"CIRA tunnel closed: {values['last_error']}"[:ERROR_LENGTH]})
+            closing, began = _tunnel_rows(device_id, self.node, values)
+            closed.append(closing)
+            opened += began
         async with self.db.write() as session:
             known = await _still_there(session, [row["device_id"] for rows in upserts.values() for row in rows])
             for keys, rows in upserts.items():
                 kept = [row for row in rows if row["device_id"] in known]  # a device deleted while connected
                 if kept:
                     await session.execute(self._upsert(keys), kept)
-            for statement, rows in ((_KEEPALIVES, keepalives), (_SEEN, came), (_REACHABILITY, went)):
+            opened = [row for row in opened if row["device_id"] in known]
+            for statement, rows in ((_KEEPALIVES, keepalives), (_SEEN, came), (_REACHABILITY, went),
+                                    (_CLOSE_TUNNELS, closed)):
                 if rows:
                     await session.execute(statement.execution_options(synchronize_session=False), rows)
+            if opened:
+                await session.execute(insert(_TUNNELS), opened)
+            if self._pruned is None or now - self._pruned > dt.timedelta(days=1):
+                await prune_tunnels(session, now)
+                self._pruned = now
         self.commits += 1
 
     def _upsert(self, keys: frozenset[str]) -> Any:
@@ -153,6 +174,25 @@ class PresenceWriter:
         statement = insert(_PRESENCE)
         return statement.on_conflict_do_update(index_elements=[_PRESENCE.c.device_id],
                                                set_={key: statement.excluded[key] for key in sorted(keys)})
+
+
+def _tunnel_rows(device_id: int, node: str, values: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The tunnel-history change one merged report makes: which open rows of the device to close (when, why),
+    and the row of a tunnel that began (already closed when it also ended within the window)."""
+    ended_at, reason = values.get("disconnected_at"), values.get("last_error")
+    if "connected_since" not in values:  # it went away
+        return {"b_device": device_id, "b_at": ended_at, "b_reason": reason}, []
+    began = values["connected_since"]
+    row = {"device_id": device_id, "mps_node": node, "peer": values.get("peer"), "connected_at": began,
+           "disconnected_at": None if values["online"] else ended_at, "reason": None if values["online"] else reason}
+    return {"b_device": device_id, "b_at": began, "b_reason": REPLACED}, [row]
+
+
+async def prune_tunnels(session: AsyncSession, now: dt.datetime) -> None:
+    """Drop tunnel history older than :data:`TUNNEL_HISTORY_DAYS` days."""
+    cutoff = now - dt.timedelta(days=TUNNEL_HISTORY_DAYS)
+    await session.execute(delete(CiraTunnel).where(CiraTunnel.connected_at < cutoff)
+                          .execution_options(synchronize_session=False))
 
 
 async def _still_there(session: AsyncSession, device_ids: list[int]) -> set[int]:
@@ -171,6 +211,9 @@ async def mark_node_offline(db: Database, node: str, reason: str, now: dt.dateti
         for part in chunks(ids):
             await session.execute(update(CiraPresence).where(CiraPresence.device_id.in_(part)).values(
                 online=False, disconnected_at=now, last_error=reason).execution_options(synchronize_session=False))
+            await session.execute(update(CiraTunnel).where(CiraTunnel.device_id.in_(part),
+                                                           CiraTunnel.disconnected_at.is_(None)).values(
+                disconnected_at=now, reason=reason).execution_options(synchronize_session=False))
             await session.execute(update(Device).where(Device.id.in_(part)).values(
                 reachable=False, last_checked_at=now, last_error=f"CIRA tunnel closed: {reason}")
                 .execution_options(synchronize_session=False))

@@ -14,14 +14,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from ...db.models import Device, DeviceLogRecord, InventorySnapshot, Job, JobDevice, LogKind, Status
+from ...db.models import CiraTunnel, Device, DeviceLogRecord, InventorySnapshot, Job, JobDevice, LogKind, Status
 from ...runtime import Runtime
 from ..common import NOT_FOUND, IdPath, not_found
 from ..deps import RequiresDeviceRead, RuntimeDep
 
 router = APIRouter(tags=["devices"])
 
-UNREACHED: Final = frozenset({"unreachable", "timeout", "connection_lost"})
+UNREACHED: Final = frozenset({"unreachable", "timeout", "connection_lost", "offline"})
+TUNNEL: Final = "cira"
+"""The operation named by a CIRA tunnel's start and end in a device's history."""
 """Failure reasons that mean the device was not reached (any other outcome means it answered)."""
 
 
@@ -105,7 +107,8 @@ async def device_history(
     audit: RequiresDeviceRead,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ContactPage:
-    """Whether the device answered, for each of the console's recent finished job attempts on it."""
+    """Whether the device answered, for each of the console's recent finished job attempts on it; for a CIRA
+    device also when each of its tunnels came up (reachable) and ended (not, with why), operation ``cira``."""
     await _exists(runtime, device_id)
     async with runtime.db.read() as session:
         rows = (await session.execute(
@@ -115,9 +118,20 @@ async def device_history(
                    JobDevice.status.in_([Status.SUCCEEDED, Status.FAILED]))
             .order_by(JobDevice.finished_at.desc(), JobDevice.id.desc()).limit(limit)
         )).all()
+        tunnels = (await session.execute(
+            select(CiraTunnel).where(CiraTunnel.device_id == device_id)
+            .order_by(CiraTunnel.connected_at.desc(), CiraTunnel.id.desc()).limit(limit)
+        )).scalars().all()
     contacts = []
     for finished_at, row_status, result, operation in rows:
         reason = result.get("reason") if isinstance(result, dict) and isinstance(result.get("reason"), str) else None
         reached = row_status is Status.SUCCEEDED or reason not in UNREACHED
         contacts.append(Contact(at=finished_at, reachable=reached, operation=operation, reason=reason))
-    return ContactPage(items=contacts)
+    for tunnel in tunnels:
+        contacts.append(Contact(at=tunnel.connected_at, reachable=True, operation=TUNNEL,
+                                reason=f"tunnel up from {tunnel.peer or '?'} to MPS node {tunnel.mps_node}"))
+        if tunnel.disconnected_at is not None:
+            contacts.append(Contact(at=tunnel.disconnected_at, reachable=False, operation=TUNNEL,
+                                    reason=f"tunnel ended: {tunnel.reason or 'no reason given'}"))
+    contacts.sort(key=lambda contact: contact.at, reverse=True)
+    return ContactPage(items=contacts[:limit])

@@ -9,7 +9,7 @@ import {
   type Tab,
 } from "../ui";
 import { alarmsTab, consentTab, inventoryTab, logsTab } from "./devicedata";
-import { historyChart } from "./history";
+import { historyChart, tunnelHistory } from "./history";
 import { iderTab } from "./ider";
 import { kvmTab } from "./kvm";
 import { solTab } from "./sol";
@@ -129,7 +129,9 @@ async function summaryTab(panel: HTMLElement, context: DeviceContext): Promise<v
     ]),
     refresh, refreshArea,
     h("h3", null, "Reachability history"),
-    await historyChart(device.id));
+    await historyChart(device.id),
+    device.cira ? h("h3", null, "CIRA tunnels") : null,
+    device.cira ? await tunnelHistory(device.id) : null);
 }
 
 function ciraFacts(device: Device): [string, Child][] {

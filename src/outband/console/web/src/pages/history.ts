@@ -1,7 +1,7 @@
 // A device's reachability over its recent contacts, as a strip chart with a text summary for screen readers.
 
 import { get } from "../api";
-import { h } from "../dom";
+import { h, timeElement } from "../dom";
 import { errorBox } from "../ui";
 
 interface Contact {
@@ -17,6 +17,20 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
   const element = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
   return element;
+}
+
+/** A CIRA device's recent tunnels: when each came up and ended, and why. */
+export async function tunnelHistory(deviceId: number): Promise<HTMLElement> {
+  let events: Contact[];
+  try {
+    events = (await get<{ items: Contact[] }>(`/api/devices/${deviceId}/history?limit=200`)).items
+      .filter((contact) => contact.operation === "cira").slice(0, 20);
+  } catch (error) {
+    return errorBox(error);
+  }
+  if (!events.length) return h("p", null, "No tunnel of this device has been seen yet.");
+  return h("ul", { class: "tunnel-history" }, events.map((event) => h("li", { class: event.reachable ? "up" : "down" },
+    timeElement(event.at), " ", event.reason ?? "")));
 }
 
 export async function historyChart(deviceId: number): Promise<HTMLElement> {
