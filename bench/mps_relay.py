@@ -9,7 +9,8 @@ PostgreSQL: node B runs the MPS the devices dial (with auto-registration) and a 
 relay's client.  The devices are ``outband engine --fleet N`` in a child process, dialling node B with the
 engine's own CIRA client, so their CPU is not counted here.  Each path runs ``--workers`` clients at once, each
 on its own device: back-to-back Gets of ``AMT_GeneralSettings`` on a kept connection (a session), then a fresh
-client per Get (a job attempt: a new channel, and through the relay a new TLS connection to node B too).
+client per Get (a job attempt: a new channel, and through the relay a new TLS connection to node B too; the
+connector's Digest cache lets it answer with the device's last nonce, so no challenge request comes first).
 Printed per path: calls per second and this process's CPU per call (both nodes' share when A goes through B),
 and the ratios relay/local.
 """
