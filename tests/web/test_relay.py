@@ -16,7 +16,8 @@ from outband.client.redirection import SolSession
 from outband.console.auth import Principal
 from outband.console.db.models import AuditEntry, User
 from outband.console.permissions import Role
-from outband.console.relay.tickets import TicketBook
+from outband.console.relay.tickets import TicketBook, TicketHolder
+from outband.console.secrets import SecretBox, generate_key
 from outband.proto.rfb.client import RfbClient
 from outband.proto.rfb.pixels import RGB888
 
@@ -108,18 +109,27 @@ async def test_a_ticket_opens_one_socket_once_for_its_device_and_kind(console, a
             await close_socket(elsewhere)
 
 
-def test_tickets_expire_and_the_book_stays_bounded() -> None:
-    now = [0.0]
-    book = TicketBook(seconds=30, capacity=3, clock=lambda: now[0])
-    someone = Principal(1, "a", Role.OPERATOR, "session", 1)
-    first, _ = book.issue(someone, 1, "sol")
-    now[0] = 31.0
-    assert book.redeem(first, 1, "sol") is None
-    tokens = [book.issue(someone, 1, "sol")[0] for _ in range(5)]
-    assert len(book) == 3
-    assert book.redeem(tokens[0], 1, "sol") is None  # the oldest made room
-    assert book.redeem(tokens[-1], 1, "sol") == someone
-    assert book.redeem("x" * 500, 1, "sol") is None
+async def test_a_ticket_is_good_on_any_console_process_once_and_not_after_it_expires(console) -> None:
+    """Tickets are sealed with the console's key, not kept in a process: a second book on the same database
+    and key (another console process behind a load balancer) redeems what the first issued -- once."""
+    runtime = console.runtime
+    now = [1_000_000.0]
+    issuer = TicketBook(runtime.box, runtime.db, clock=lambda: now[0])
+    elsewhere = TicketBook(runtime.box, runtime.db, clock=lambda: now[0])
+    someone = Principal(1, "admin", Role.ADMIN, "session", 7)
+    token, seconds = issuer.issue(someone, 5, "sol")
+    assert seconds == 30
+    assert await elsewhere.redeem(token, 5, "sol") == TicketHolder(1, "session", 7)
+    assert await issuer.redeem(token, 5, "sol") is None  # spent, whichever process saw it first
+    stale, _ = issuer.issue(someone, 5, "sol")
+    now[0] += 31
+    assert await elsewhere.redeem(stale, 5, "sol") is None
+    mismatched, _ = issuer.issue(someone, 5, "sol")
+    assert await elsewhere.redeem(mismatched, 5, "kvm") is None
+    assert await elsewhere.redeem(mismatched, 5, "sol") is None  # spent by the wrong try
+    forged = TicketBook(SecretBox([generate_key()]), runtime.db, clock=lambda: now[0]).issue(someone, 5, "sol")[0]
+    assert await elsewhere.redeem(forged, 5, "sol") is None
+    assert await elsewhere.redeem("x" * 5000, 5, "sol") is None
 
 
 async def test_a_viewer_gets_neither_a_ticket_nor_a_socket(console, viewer) -> None:

@@ -57,12 +57,18 @@ class SecretBox:
         """Names the current key in logs and reports without revealing it."""
         self.key_count = len(fernets)
 
-    def encrypt(self, secret: str) -> str:
+    def encrypt(self, secret: str, *, now: int | None = None) -> str:
+        """A token of the secret under the current key (stamped ``now``, by default the present)."""
+        if now is not None:
+            return self._primary.encrypt_at_time(secret.encode(), now).decode("ascii")
         return self._primary.encrypt(secret.encode()).decode("ascii")
 
-    def decrypt(self, token: str, *, ttl: int | None = None) -> str:
-        """The secret (``ttl``: only from a token made at most that many seconds ago)."""
+    def decrypt(self, token: str, *, ttl: int | None = None, now: int | None = None) -> str:
+        """The secret (``ttl``: only from a token made at most that many seconds before ``now``, by default the
+        present)."""
         try:
+            if ttl is not None and now is not None:
+                return self._fernet.decrypt_at_time(token.encode("ascii"), ttl, now).decode()
             return self._fernet.decrypt(token.encode("ascii"), ttl=ttl).decode()
         except (InvalidToken, UnicodeError):
             raise SecretKeyError("a stored credential cannot be decrypted with any configured key") from None

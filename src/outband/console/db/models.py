@@ -226,6 +226,16 @@ class User(Base):
     locked_until: Mapped[dt.datetime | None]
 
 
+class SpentTicket(Base):
+    """A redirect ticket already used: whichever console process a ticket's WebSocket reaches, it opens once."""
+
+    __tablename__ = "spent_tickets"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    """After this the ticket is refused by its age anyway, and the row may go."""
+
+
 class WebSession(Base):
     """A browser session: the cookie holds a random token, the table its digest (a leaked table opens no
     session) and the digest of the session's CSRF token."""

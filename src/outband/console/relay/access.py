@@ -25,7 +25,7 @@ from ..db.base import utcnow
 from ..db.models import ApiToken, User, WebSession
 from ..permissions import Permission, at_most
 from ..runtime import Runtime
-from .tickets import RelayKind, ticket_book
+from .tickets import RelayKind, TicketHolder, ticket_book
 
 CLOSE_UNAUTHORIZED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
@@ -59,7 +59,7 @@ async def websocket_principal(ws: WebSocket, runtime: Runtime, device_id: int, k
 async def _credential(ws: WebSocket, runtime: Runtime, device_id: int, kind: RelayKind) -> Principal | Refusal:
     ticket = ws.query_params.get("ticket")
     if ticket is not None:
-        issued = ticket_book(runtime).redeem(ticket, device_id, kind)
+        issued = await ticket_book(runtime).redeem(ticket, device_id, kind)
         current = await current_principal(runtime, issued) if issued is not None else None
         return current or Refusal("unauthorized", "the ticket is invalid, expired or used; ask for a new one",
                                   CLOSE_UNAUTHORIZED)
@@ -92,7 +92,7 @@ def same_origin(ws: WebSocket) -> bool:
     return host is not None and urlsplit(origin).netloc.lower() == host.lower()
 
 
-async def current_principal(runtime: Runtime, issued: Principal) -> Principal | None:
+async def current_principal(runtime: Runtime, issued: TicketHolder) -> Principal | None:
     """``issued`` as it stands now: None when its account is disabled or gone, or its session or token ended;
     the role as the account (and token) allow it today."""
     now = utcnow()
@@ -111,7 +111,7 @@ async def current_principal(runtime: Runtime, issued: Principal) -> Principal | 
             if token is None or token.user_id != user.id or (token.expires_at is not None and token.expires_at <= now):
                 return None
             role = at_most(user.role, token.role)
-    return Principal(user.id, user.username, role, issued.via, issued.credential_id, issued.csrf_hash)
+    return Principal(user.id, user.username, role, issued.via, issued.credential_id)
 
 
 async def _deny(runtime: Runtime, ws: WebSocket, principal: Principal, device_id: int, kind: RelayKind,

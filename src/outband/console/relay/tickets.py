@@ -2,91 +2,112 @@
 
 A browser cannot put an ``X-CSRF-Token`` (or any other) header on a WebSocket handshake, so the page first
 asks for a ticket with an ordinary POST -- which the CSRF check and the permission check cover, and the audit
-records -- and then opens the WebSocket with ``?ticket=...``.  A ticket names the account it acts for, the
-device and the kind of session; it is good for :data:`TICKET_SECONDS` and only once, and only its digest is
-kept (a leaked memory dump opens nothing).
+records -- and then opens the WebSocket with ``?ticket=...``.  A ticket names the credential it acts for (the
+account's session or API token), the device and the kind of session; it is good for :data:`TICKET_SECONDS`
+and only once.
 
-Tickets live in the memory of the console process that issued them, one book per runtime: a console scaled
-out behind a load balancer must route a ticket's WebSocket to the process that issued it (sticky sessions),
-or the page falls back to the session cookie, which every process accepts.
+A ticket is sealed, not stored: a Fernet token under the console's secret key (which every console process
+sharing the database holds), so the WebSocket may reach any process behind a load balancer.  Redeeming it
+records its digest in ``spent_tickets`` (primary key: a second use fails on the insert, whichever process sees
+it); rows go once the ticket would have expired anyway.  What the ticket acts for is looked up again when it is
+redeemed (``access.current_principal``): a session ended or an account disabled meanwhile opens nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import secrets
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ..auth import Principal
-from ..runtime import Runtime
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 
-TICKET_SECONDS: Final = 30.0
-MAX_TICKETS: Final = 10_000
-"""Outstanding tickets kept at most; the oldest are dropped first (a flood of requests cannot grow memory)."""
-MAX_TICKET_LENGTH: Final = 128
+from ..auth import Principal, Via
+from ..db.database import Database
+from ..db.models import SpentTicket
+from ..runtime import Runtime
+from ..secrets import SecretBox, SecretKeyError
+
+TICKET_SECONDS: Final = 30
+MAX_TICKET_LENGTH: Final = 512
+"""A sealed ticket is some 250 characters; anything much longer is refused before it is decrypted."""
 
 RelayKind = Literal["sol", "kvm"]
 
 
+class _Sealed(BaseModel):
+    """What a ticket carries (short names: it travels in a URL)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    u: int = Field(ge=1, description="the account")
+    v: Via = Field(description="session or token")
+    c: int = Field(ge=1, description="the session's or token's id")
+    d: int = Field(ge=1, description="the device")
+    k: RelayKind
+    x: str = Field(pattern="^[0-9a-f]{32}$", description="makes every ticket unique")
+
+
 @dataclass(frozen=True, slots=True)
-class Ticket:
-    principal: Principal
-    device_id: int
-    kind: RelayKind
-    expires: float
+class TicketHolder:
+    """The credential a redeemed ticket acts for: what it may do is read from the database as it stands now
+    (``access.current_principal``), not from the ticket."""
+
+    user_id: int
+    via: Via
+    credential_id: int
 
 
 class TicketBook:
-    def __init__(self, *, seconds: float = TICKET_SECONDS, capacity: int = MAX_TICKETS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    """Issues and redeems tickets for one console (any of its processes)."""
+
+    def __init__(self, box: SecretBox, db: Database, *, seconds: int = TICKET_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.box = box
+        self.db = db
         self.seconds = seconds
-        self.capacity = capacity
         self._clock = clock
-        self._tickets: dict[str, Ticket] = {}  # insertion order is issue order
 
     def issue(self, principal: Principal, device_id: int, kind: RelayKind) -> tuple[str, float]:
         """A new ticket and how many seconds it stays valid."""
-        self._expire()
-        while len(self._tickets) >= self.capacity:
-            del self._tickets[next(iter(self._tickets))]
-        token = secrets.token_urlsafe(32)
-        self._tickets[_digest(token)] = Ticket(principal, device_id, kind, self._clock() + self.seconds)
-        return token, self.seconds
+        sealed = _Sealed(u=principal.user_id, v=principal.via, c=principal.credential_id, d=device_id, k=kind,
+                         x=secrets.token_hex(16))
+        return self.box.encrypt(sealed.model_dump_json(), now=int(self._clock())), float(self.seconds)
 
-    def redeem(self, token: str, device_id: int, kind: RelayKind) -> Principal | None:
-        """The principal a valid ticket for this device and kind acts for; the ticket is spent either way."""
+    async def redeem(self, token: str, device_id: int, kind: RelayKind) -> TicketHolder | None:
+        """The credential a valid ticket for this device and kind acts for; the ticket is spent either way."""
         if not token or len(token) > MAX_TICKET_LENGTH:
             return None
-        ticket = self._tickets.pop(_digest(token), None)
-        if ticket is None or ticket.expires <= self._clock():
-            return None
-        if ticket.device_id != device_id or ticket.kind != kind:
-            return None
-        return ticket.principal
-
-    def __len__(self) -> int:
-        return len(self._tickets)
-
-    def _expire(self) -> None:
         now = self._clock()
-        for key in [k for k, t in self._tickets.items() if t.expires <= now]:
-            del self._tickets[key]
+        try:
+            sealed = _Sealed.model_validate(json.loads(self.box.decrypt(token, ttl=self.seconds, now=int(now))))
+        except (SecretKeyError, ValueError, ValidationError):
+            return None
+        if not await self._spend(token, now):
+            return None
+        if sealed.d != device_id or sealed.k != kind:
+            return None
+        return TicketHolder(sealed.u, sealed.v, sealed.c)
 
+    async def _spend(self, token: str, now: float) -> bool:
+        """Record the ticket as used; False when it was already."""
+        moment = dt.datetime.fromtimestamp(now, dt.UTC)
+        try:
+            async with self.db.write() as session:
+                await session.execute(delete(SpentTicket).where(SpentTicket.expires_at < moment))
+                session.add(SpentTicket(digest=hashlib.sha256(token.encode()).hexdigest(),
+                                        expires_at=moment + dt.timedelta(seconds=self.seconds + 1)))
+        except IntegrityError:
+            return False
+        return True
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-_books: weakref.WeakKeyDictionary[Runtime, TicketBook] = weakref.WeakKeyDictionary()
 
 
 def ticket_book(runtime: Runtime) -> TicketBook:
-    """The runtime's ticket book (made on first use; it goes when the runtime goes)."""
-    book = _books.get(runtime)
-    if book is None:
-        book = _books[runtime] = TicketBook()
-    return book
+    return TicketBook(runtime.box, runtime.db)
