@@ -53,6 +53,31 @@ def test_other_credentials_replace_the_entry(change: dict[str, str]) -> None:
     assert cache.state(TARGET) is not state  # the old credentials' nonce is gone with them
 
 
+def test_forgetting_a_device_drops_every_entry_of_it_and_only_of_it() -> None:
+    cache = DigestCache()
+    cache.state(TARGET)
+    cache.state(replace(TARGET, use_tls=True))
+    other = cache.state(replace(TARGET, device_id=8))
+    cache.forget(7)
+    assert len(cache) == 1
+    assert cache.state(replace(TARGET, device_id=8)) is other
+
+
+async def test_the_console_forgets_a_device_s_nonce_when_it_is_deleted_or_reached_anew(runtime, admin) -> None:
+    digests = runtime.connector.digests
+    for name in ("kept", "moved", "gone"):
+        reply = await admin.post("/api/devices?check=false", json={"name": name, "host": "10.0.0.9",
+                                                                  "password": "Right-password-1!"})
+        digests.state(replace(TARGET, device_id=reply.json()["id"], name=name))
+    ids = {d["name"]: d["id"] for d in (await admin.get("/api/devices")).json()["items"]}
+    assert (await admin.patch(f"/api/devices/{ids['kept']}", json={"tags": ["lab"]})).status_code == 200
+    assert len(digests) == 3  # a tag is not how the device is reached
+    assert (await admin.patch(f"/api/devices/{ids['moved']}?check=false", json={"host": "10.0.0.10"})
+            ).status_code == 200
+    assert (await admin.delete(f"/api/devices/{ids['gone']}")).status_code == 204
+    assert len(digests) == 1
+
+
 def test_the_least_recently_used_device_goes_beyond_capacity() -> None:
     cache = DigestCache(capacity=2)
     first, second = cache.state(TARGET), cache.state(replace(TARGET, device_id=8))

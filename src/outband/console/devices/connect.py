@@ -204,6 +204,12 @@ class DigestCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def forget(self, device_id: int) -> None:
+        """Drop a device's entries (it was deleted, or how it is reached or logged in to changed): its password
+        leaves memory now rather than when the LRU gets to it."""
+        for route in [route for route in self._entries if route[0] == device_id]:
+            del self._entries[route]
+
     def state(self, target: DeviceTarget) -> DigestState:
         """The shared state for this device and these credentials (made, or replaced, as needed)."""
         route = (target.device_id, target.transport, target.host, target.port, target.use_tls)

@@ -200,7 +200,10 @@ async def edit_device(device_id: IdPath, change: DeviceUpdate, runtime: RuntimeD
         if facts is not None:
             apply_facts(device, facts)
         await session.flush()
-        return public(device)
+        shown = public(device)
+    if change.changes_connection:
+        runtime.connector.digests.forget(device_id)
+    return shown
 
 
 @router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
@@ -212,6 +215,7 @@ async def delete_device(device_id: IdPath, runtime: RuntimeDep, audit: RequiresD
             raise not_found("device")
         audit.detail = {"name": row.name, "host": row.host}
         await session.execute(delete(Device).where(Device.id == device_id))
+    runtime.connector.digests.forget(device_id)
 
 
 @router.post("/devices/import", responses={413: {"description": "The file is too large."}})
