@@ -74,7 +74,7 @@ async def test_faults_keep_the_chunked_framing_and_status(engine_env: RunningEng
     transport = engine_env.transport()
     status, _ = await transport.post(msg.get("AMT_GeneralSettings").to_bytes())  # earn a challenge
     assert status == 200
-    digest = transport._digest
+    digest = transport._digest.client
     assert digest is not None
     answer = await raw_exchange(engine_env.port, post(body, digest.authorization("POST", "/wsman", body)))
     head = answer.split(b"\r\n\r\n", 1)[0].decode()
