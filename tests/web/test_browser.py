@@ -194,7 +194,7 @@ async def _answer(stage: Stage, message: dict[str, Any]) -> dict[str, Any]:
     machine = engine.platform
     if message["question"] == "consent_code":
         await _until(lambda: bool(machine.screen_messages))
-        return {"code": int(machine.screen_messages[-1].rsplit(" ", 1)[1])}
+        return {"code": machine.screen_messages[-1].rsplit(" ", 1)[1]}  # as read out: "042117" keeps its zero
     if message["question"] == "wait_screen":
         screen = machine.console.screen
         await _until(lambda: any(message["text"] in line for line in screen.text()))

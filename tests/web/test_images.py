@@ -131,9 +131,16 @@ async def test_booting_a_device_from_an_image_reports_what_the_machine_found(con
         assert env.machine.power_state is PowerState.ON
         assert env.machine.last_boot is not None
         assert env.machine.last_boot.device is BootDevice.IDER_CD
-    async with console.runtime.db.read() as session:
-        entries = (await session.execute(select(AuditEntry).where(AuditEntry.action == "ider.boot"))).scalars()
-        [entry] = list(entries)
+    entries: list[AuditEntry] = []
+
+    async def audited() -> bool:  # written as the run closes, just after it reports done
+        async with console.runtime.db.read() as session:
+            query = select(AuditEntry).where(AuditEntry.action == "ider.boot")
+            entries[:] = (await session.execute(query)).scalars()
+        return bool(entries)
+
+    await eventually(audited)
+    [entry] = entries
     assert entry.outcome == "ok"
     assert entry.detail["sha256"] == hashlib.sha256(data).hexdigest()
     async with admin.delete(f"{console.url}/api/images/{image['id']}") as reply:
