@@ -146,3 +146,21 @@ async def test_an_added_cira_device_dials_in_with_its_own_login_and_shows_online
             return (await stored(runtime, device_id)).power_state == 2
 
         await until(power_read)
+
+
+async def test_the_health_poller_leaves_a_cira_device_to_the_process_holding_its_tunnel(
+        runtime: Runtime, admin: httpx2.AsyncClient) -> None:
+    poller = HealthPoller(interval=3600)
+    await runtime.start_service(poller)
+    added = await admin.post("/api/devices", json=cira_body("away-laptop", str(uuid.uuid4())))
+    device_id = added.json()["id"]
+    skipped = poller.metrics.skipped_elsewhere
+    before = skipped._value.get()
+    poller.poll_soon(device_id)
+
+    async def passed_over() -> bool:
+        return skipped._value.get() > before
+
+    await until(passed_over)
+    device = await stored(runtime, device_id)
+    assert (device.last_checked_at, device.reachable, device.last_error) == (None, None, None)  # no call was made

@@ -12,6 +12,11 @@ quarter interval later.  The device list is re-read every ``refresh`` seconds; d
 A poll is the power-state read every console makes (Enumerate ``CIM_ServiceAvailableToElement``); it writes
 ``reachable``, ``power_state``, ``last_checked_at`` and, on success, ``last_seen_at`` (on failure
 ``last_error``).  Writes go through the group-commit writer.
+
+A CIRA device is polled only by the console process whose MPS holds its tunnel: its reachability is its
+tunnel's, which the MPS writes as the tunnel comes and goes (and the poller reads its power state as it dials
+in), so other processes would only add relayed polls -- a TLS connection to the holding node each -- or, for a
+device that is away, learn nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ class HealthMetrics:
                              registry=registry)
         self.seconds = Histogram("outband_health_poll_seconds", "Time of one health poll.",
                                  buckets=LATENCY_BUCKETS, registry=registry)
+        self.skipped_elsewhere = Counter(
+            "outband_health_skipped_elsewhere", "Polls of CIRA devices skipped because their tunnel is not here.",
+            registry=registry)
         self.skipped_busy = Counter("outband_health_skipped_busy", "Polls skipped because a job held the device.",
                                     registry=registry)
         self.lag = Gauge("outband_health_poll_lag_seconds", "How late the last poll started after it was due.",
@@ -182,6 +190,9 @@ class HealthPoller:
                     return
                 target = await self._target(device_id)
                 if target is None:
+                    return
+                if isinstance(target, DeviceTarget) and not self.runtime.connector.reachable_now(target):
+                    self.metrics.skipped_elsewhere.inc()  # a CIRA device whose tunnel is not here: see above
                     return
                 await self._check(device_id, target)
         finally:
