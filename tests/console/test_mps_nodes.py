@@ -6,6 +6,7 @@ garbage and over-long lines, a node presenting another certificate, a device no 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ssl
 import uuid
 from collections.abc import AsyncIterator
@@ -29,11 +30,21 @@ from outband.aio.errors import CertificateMismatch, ConnectError
 from outband.aio.tls import fingerprint_of
 from outband.client import services
 from outband.console.config import Settings
+from outband.console.db.base import utcnow
 from outband.console.db.models import CiraPresence, Device, MpsNode
 from outband.console.devices.connect import DeviceOffline, DeviceTarget
 from outband.console.jobs.runner import JobRequest, LocalRunner, wait_for_job
 from outband.console.mps import MpsService
-from outband.console.mps.nodes import MAX_LINE, NodeRelay, RelayRequest, encode_request
+from outband.console.mps.nodes import (
+    DEAD_AFTER_BEATS,
+    HEARTBEAT_SECONDS,
+    MAX_LINE,
+    NodeRelay,
+    RelayRequest,
+    encode_request,
+    register_node,
+    sweep_dead_nodes,
+)
 from outband.console.runtime import Runtime, open_runtime
 from outband.console.secrets import SecretBox, generate_key
 from outband.engine.platforms.base import PowerState
@@ -155,8 +166,8 @@ async def test_what_a_relay_refuses(runtime: Runtime, node_b: Runtime, tmp_path:
                                                                     verify=False, hostname=None, seconds=WITHIN)
 
 
-async def test_a_device_no_node_holds_is_offline_and_a_dead_node_unreachable(runtime: Runtime, node_b: Runtime,
-                                                                           tmp_path: Path) -> None:
+async def test_a_device_no_node_holds_is_offline_a_dead_node_unreachable_until_its_heartbeat_stops(
+        runtime: Runtime, node_b: Runtime, tmp_path: Path) -> None:
     await relaying(runtime, "node-a")
     machine = sim_machine("nowhere")
     device_id = await add_cira_device(runtime, "nowhere", machine, AMT_PASSWORD)
@@ -167,7 +178,14 @@ async def test_a_device_no_node_holds_is_offline_and_a_dead_node_unreachable(run
     holder = await relaying(node_b, "node-b")
     async with dialling_engine(tmp_path, dial(holder), machine, AMT_PASSWORD):
         await stored_online(runtime, device_id, True)
-    await node_b.close()  # node B goes away; make its presence row lie, as a node killed outright leaves it
+    assert holder.relay is not None
+    assert holder.cert_file is not None
+    left_behind = ("node-b", f"127.0.0.1:{holder.relay.port}", holder.cert_file)
+    await node_b.close()  # a clean stop takes the node's row and its devices' presence with it
+    async with runtime.db.read() as session:
+        assert await session.get(MpsNode, "node-b") is None
+    # a node killed outright leaves both behind: its row, and its devices "online" on it
+    await register_node(runtime.db, *left_behind)
     async with runtime.db.write() as session:
         await session.execute(update(CiraPresence).where(CiraPresence.device_id == device_id)
                               .values(online=True, mps_node="node-b"))
@@ -175,3 +193,16 @@ async def test_a_device_no_node_holds_is_offline_and_a_dead_node_unreachable(run
     with pytest.raises(ConnectError, match="cannot reach MPS node node-b") as caught:
         await runtime.connector.redirection_streams(target, 2.0)()
     assert not isinstance(caught.value, DeviceOffline)  # a node down is not the device away: jobs retry it
+
+    now = utcnow()
+    assert await sweep_dead_nodes(runtime.db, "node-a", now) == []  # its heartbeat is recent
+    later = now + dt.timedelta(seconds=HEARTBEAT_SECONDS * DEAD_AFTER_BEATS + 1)
+    assert await sweep_dead_nodes(runtime.db, "node-a", later) == ["node-b"]
+    assert await sweep_dead_nodes(runtime.db, "node-a", later) == []  # node A's own beat was renewed
+    with pytest.raises(DeviceOffline, match="not connected to any MPS node"):  # jobs now wait for it
+        await runtime.connector.redirection_streams(target, 2.0)()
+    assert (await device_row(runtime, device_id)).reachable is False
+    async with runtime.db.read() as session:
+        presence = await session.get(CiraPresence, device_id)
+    assert presence is not None
+    assert presence.last_error == "MPS node node-b stopped answering (no heartbeat)"

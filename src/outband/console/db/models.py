@@ -180,6 +180,9 @@ class MpsNode(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     """SHA-256 of its relay certificate: the others pin it."""
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow)
+    """Renewed while it runs; a node silent for long is taken for dead and its devices for offline (None: a
+    row from before heartbeats, taken as silent)."""
 
 
 class InventorySnapshot(Base):

@@ -24,12 +24,18 @@ credentials); the certificate a node registers is self-signed and pinned by the 
 (a queue worker) only dials out.  Offline, ``ERR offline``, and a device no node holds both raise
 :class:`~outband.console.devices.connect.DeviceOffline`, so jobs wait for it; a node that cannot be reached is
 an unreachable device's error.
+
+A relaying node renews its row's heartbeat every :data:`HEARTBEAT_SECONDS`.  A node killed outright leaves its
+devices "online" on it; the first live node to see its heartbeat older than :data:`DEAD_AFTER_BEATS` beats
+marks those devices offline (their tunnels ended with it) and drops its row, so the others stop dialling it
+and jobs wait for the devices to dial in again.  A restarted node registers afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -46,7 +52,7 @@ import aiohttp
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ClientRequest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...aio.errors import CertificateMismatch, ConnectError
@@ -57,6 +63,7 @@ from ..db.database import Database
 from ..db.models import LABEL_LENGTH, CiraPresence, MpsNode
 from ..devices.connect import DeviceOffline, DeviceTarget
 from ..secrets import SecretBox, SecretKeyError
+from .presence import mark_node_offline
 from .registry import TunnelRegistry
 
 log = logging.getLogger("outband.console.mps.relay")
@@ -67,6 +74,8 @@ TOKEN_TTL: Final = 60
 HANDSHAKE_SECONDS: Final = 10.0
 SPLICE_CHUNK: Final = 64 * 1024
 REMEMBERED_NONCES: Final = 100_000
+HEARTBEAT_SECONDS: Final = 30.0
+DEAD_AFTER_BEATS: Final = 4
 OK: Final = b"OK\n"
 OFFLINE: Final = "offline"
 PIN_MISMATCH: Final = "pin"
@@ -154,6 +163,29 @@ async def register_node(db: Database, name: str, address: str, cert_file: Path) 
             index_elements=[MpsNode.name],
             set_={"relay_address": statement.excluded.relay_address, "fingerprint": statement.excluded.fingerprint,
                   "started_at": statement.excluded.started_at}))
+
+
+async def sweep_dead_nodes(db: Database, node: str, now: dt.datetime, *,
+                           beat: float = HEARTBEAT_SECONDS) -> list[str]:
+    """Renew this node's heartbeat, and take the nodes silent for :data:`DEAD_AFTER_BEATS` beats for dead: their
+    devices offline, their rows gone.  Returns the dead nodes' names."""
+    cutoff = now - dt.timedelta(seconds=beat * DEAD_AFTER_BEATS)
+    async with db.write() as session:
+        await session.execute(update(MpsNode).where(MpsNode.name == node).values(heartbeat_at=now))
+        dead = list((await session.execute(select(MpsNode.name).where(
+            MpsNode.name != node, or_(MpsNode.heartbeat_at.is_(None), MpsNode.heartbeat_at < cutoff)))).scalars())
+        if dead:
+            await session.execute(delete(MpsNode).where(MpsNode.name.in_(dead)))
+    for name in dead:
+        count = await mark_node_offline(db, name, f"MPS node {name} stopped answering (no heartbeat)", now)
+        log.warning("MPS node %s is silent: taken for dead, %d device(s) marked offline", name, count)
+    return dead
+
+
+async def forget_node(db: Database, node: str) -> None:
+    """A node stopping cleanly takes its row with it."""
+    async with db.write() as session:
+        await session.execute(delete(MpsNode).where(MpsNode.name == node))
 
 
 async def route_of(db: Database, device_id: int) -> NodeRoute | None:

@@ -54,7 +54,7 @@ from ..db.models import NAME_LENGTH, Device, Transport
 from ..jobs.health import HealthPoller
 from ..runtime import Runtime
 from ..secrets import SecretKeyError
-from .nodes import NodeRelay, RelayServer, register_node
+from .nodes import HEARTBEAT_SECONDS, NodeRelay, RelayServer, forget_node, register_node, sweep_dead_nodes
 from .presence import PresenceWriter
 from .registry import TunnelRegistry
 from .settings import DEFAULT_MPS_LISTEN, MpsSettings, names_one_host
@@ -96,6 +96,9 @@ class MpsService:
         self._claims: dict[MpsTunnel, _Claim] = {}
         self._tunnels: set[MpsTunnel] = set()
         self.relay: RelayServer | None = None
+        self.heartbeat = HEARTBEAT_SECONDS
+        """Seconds between this node's heartbeats (when it relays)."""
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def node(self) -> str:
@@ -153,7 +156,17 @@ class MpsService:
         self.relay = relay
         address = self.settings.mps_relay_address or f"{_bracketed(host)}:{relay.port}"
         await register_node(runtime.db, self.node, address, self.cert_file)
+        self._heartbeat = asyncio.create_task(self._beat(runtime), name=f"mps heartbeat {self.node}")
         log.info("MPS node relay listening", extra={"address": address, "node": self.node})
+
+    async def _beat(self, runtime: Runtime) -> None:
+        """Renew this node's heartbeat, and take silent nodes for dead (``nodes.sweep_dead_nodes``)."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await sweep_dead_nodes(runtime.db, self.node, utcnow(), beat=self.heartbeat)
+            except Exception:  # the database is away for a moment: the next beat tries again
+                log.exception("MPS node heartbeat failed")
 
     async def _listen(self, host: str, port: int, context: ssl.SSLContext) -> asyncio.Server:
         return await serve_mps(self, host, port, context, machine_factory=self._machine)
@@ -182,9 +195,16 @@ class MpsService:
         """Stop accepting, end every tunnel (DISCONNECT by application), store their end, release the port."""
         if self._runtime is not None and self._runtime.connector.cira is self.registry:
             self._runtime.connector.cira = None
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
         if self.relay is not None:
             await self.relay.stop()
             self.relay = None
+            if self._runtime is not None:
+                await forget_node(self._runtime.db, self.node)
         if self._server is not None:
             self._server.close()
         tunnels = list(self._tunnels)
