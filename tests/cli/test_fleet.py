@@ -15,6 +15,7 @@ import pytest
 from tests.cli._live import ADMIN_PASSWORD, LiveConsole, console_settings
 from typer.testing import CliRunner
 
+from outband.cli.fleet import waiting_note
 from outband.cli.main import app
 from outband.client.console_api import ConsoleApi, ConsoleApiError
 
@@ -271,3 +272,10 @@ def test_add_a_cira_device_by_uuid(live, config_home):
     code, _, err = fleet(live, config_home, "add", "nowhere", AMT_PASSWORD="Branch!pass1")
     assert code == 2
     assert "--cira UUID" in err
+
+
+def test_the_progress_line_says_how_many_devices_a_job_waits_for() -> None:
+    job = {"total": 3, "counts": {"succeeded": 1, "pending": 2}, "waiting_offline": 2}
+    assert waiting_note(job) == " (waiting for 2 CIRA devices to dial in)"
+    assert waiting_note({**job, "waiting_offline": 1}) == " (waiting for 1 CIRA device to dial in)"
+    assert waiting_note({**job, "waiting_offline": 0}) == ""

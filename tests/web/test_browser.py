@@ -361,6 +361,13 @@ async def test_a_viewer_sees_no_actions_and_its_forged_requests_are_refused(flow
     assert any(detail.get("reason") == "csrf" for _, detail in denied)
 
 
+async def test_a_job_says_it_waits_for_a_cira_device_that_is_away(flows) -> None:
+    outcome = flow(flows, "waiting_offline")
+    assert outcome["badge"] == "Offline"
+    assert "0 of 1 done" in outcome["text"]
+    assert outcome["text"].endswith("1 pending; waiting for 1 CIRA device to dial in")
+
+
 async def test_pages_are_accessible_and_error_free(flows) -> None:
     outcome = flow(flows, "accessibility")
     assert {page: problems for page, problems in outcome["problems"].items() if problems} == {}

@@ -352,7 +352,7 @@ def discover(
         scan = api.start_discovery(network, http_port=http_port or None, tls_port=tls_port or None)
         if wait:
             with _progress(f"discovery {scan['id']} of {scan['network']}") as track:
-                scan = api.wait_discovery(scan["id"], lambda s: track(s["probed"], s["total"]))
+                scan = api.wait_discovery(scan["id"], lambda s: track(s["probed"], s["total"], ""))
     if as_json:
         print_json(scan)
         return
@@ -377,17 +377,33 @@ def _show_discovery(scan: Discovery) -> None:
 # ---------------------------------------------------------------------------------------------- jobs
 
 
+Track = Callable[[int, int, str], None]
+
+
 @contextmanager
-def _progress(title: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr (only on a terminal); yields ``track(done, total)``."""
+def _progress(title: str) -> Iterator[Track]:
+    """A progress bar on stderr (only on a terminal); yields ``track(done, total, note)``."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(title, total=None)
 
-        def track(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total or None)
+        def track(done: int, total: int, note: str = "") -> None:
+            progress.update(task, completed=done, total=total or None, description=title + note)
 
         yield track
+
+
+def job_progress(track: Track) -> Callable[[Job], None]:
+    """Feed a job's state to a progress bar, saying how many devices it waits for to dial in."""
+    return lambda job: track(job_done(job), job["total"], waiting_note(job))
+
+
+def waiting_note(job: Job) -> str:
+    """What the progress line adds while CIRA devices the job needs are away."""
+    waiting = job.get("waiting_offline", 0)
+    if not waiting:
+        return ""
+    return f" (waiting for {waiting} CIRA device{'s' if waiting != 1 else ''} to dial in)"
 
 
 def job_done(job: Job) -> int:
@@ -443,7 +459,7 @@ def run_job(ctx: typer.Context, operation: str, target: Target, params: dict[str
                 err.print(Text(f"job {job['id']} started: {operation} on {job['total']} device(s)"))
             return
         with _progress(f"job {job['id']}: {operation}") as track:
-            job = api.wait_job(job["id"], lambda j: track(job_done(j), j["total"]))
+            job = api.wait_job(job["id"], job_progress(track))
         results = [result_record(row) for row in api.job_devices(job["id"])]
     show_results(job, results, as_json=as_json)
     if job["status"] != SUCCEEDED or any(r["status"] != SUCCEEDED for r in results):
@@ -580,6 +596,6 @@ def jobs(
         job = api.cancel_job(job_id) if cancel else api.job(job_id)
         if wait:
             with _progress(f"job {job_id}: {job['operation']}") as track:
-                job = api.wait_job(job_id, lambda j: track(job_done(j), j["total"]))
+                job = api.wait_job(job_id, job_progress(track))
         results = [result_record(row) for row in api.job_devices(job_id)]
     show_results(job, results, as_json=as_json)

@@ -115,6 +115,8 @@ class Job(TypedDict):
     total: int
     counts: dict[str, int]
     """Devices by state: pending, running, succeeded, failed, cancelled."""
+    waiting_offline: int
+    """Pending devices that are CIRA devices away: the job waits for them to dial in."""
     started_at: str | None
     finished_at: str | None
 

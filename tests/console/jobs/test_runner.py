@@ -244,6 +244,8 @@ async def test_cancelling_a_job_forgets_its_wait_for_an_offline_device(runtime, 
         return bool(registry._waiters.get(device_id))
 
     await eventually(waiting_for_it)
+    waiting = (await api.get(f"/api/jobs/{job['id']}")).json()
+    assert (waiting["status"], waiting["waiting_offline"], waiting["counts"]["pending"]) == ("running", 1, 1)
     assert (await api.post(f"/api/jobs/{job['id']}/cancel")).status_code in (200, 202)
     done = await wait_job(api, job["id"])
     assert done["status"] == "cancelled"

@@ -430,6 +430,30 @@ await flow("viewer", async () => {
   await viewer.context().close();
 });
 
+await flow("waiting_offline", async () => {
+  // a CIRA PC that has never dialled in: its job waits for it, and the page says so (then the job is cancelled)
+  const made = await admin.evaluate(async () => {
+    const csrf = decodeURIComponent(/outband_csrf=([^;]+)/.exec(document.cookie)?.[1] ?? "");
+    const reply = await fetch("/api/devices", { method: "POST", headers: { "Content-Type": "application/json",
+      "X-CSRF-Token": csrf }, body: JSON.stringify({ name: "closed-laptop", transport: "cira",
+      uuid: "0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b", password: "Any-pass-1!" }) });
+    return reply.json();
+  });
+  await admin.goto(`/devices/${made.id}`);
+  await admin.getByRole("button", { name: "Refresh state" }).click();
+  const summary = admin.locator(".job-summary").filter({ hasText: "waiting for 1 CIRA device to dial in" });
+  await summary.waitFor();
+  const text = await summary.textContent();
+  const badge = await admin.locator(".device-state .badge.cira").textContent();
+  const jobLink = await admin.locator(".job-progress h3 a").getAttribute("href");
+  await admin.evaluate(async (href) => {
+    const csrf = decodeURIComponent(/outband_csrf=([^;]+)/.exec(document.cookie)?.[1] ?? "");
+    await fetch(`/api${href}/cancel`, { method: "POST", headers: { "X-CSRF-Token": csrf } });
+  }, jobLink);
+  await admin.locator(".job-summary").filter({ hasText: "cancelled" }).waitFor();
+  result("waiting_offline", { ok: true, text, badge });
+});
+
 result("accessibility", { ok: true, problems, consoleErrors });
 await browser.close();
 emit({ type: "done" });

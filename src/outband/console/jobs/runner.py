@@ -140,8 +140,13 @@ def job_metrics(base: ConsoleMetrics) -> JobMetrics:
     return found
 
 
-def job_event(job_id: int, status: Status, counts: Mapping[str, int], total: int) -> Event:
-    return {"type": "job", "job_id": job_id, "status": status.value, "counts": dict(counts), "total": total}
+def job_event(job_id: int, status: Status, counts: Mapping[str, int], total: int,
+              waiting_offline: int | None = None) -> Event:
+    """A job's progress; ``waiting_offline`` only where it was counted (the API's snapshots, not the runner)."""
+    event: Event = {"type": "job", "job_id": job_id, "status": status.value, "counts": dict(counts), "total": total}
+    if waiting_offline is not None:
+        event["waiting_offline"] = waiting_offline
+    return event
 
 
 async def load_targets(session: AsyncSession, box: SecretBox, units: Sequence[Unit]) -> dict[int, DeviceTarget | str]:

@@ -37,13 +37,15 @@ class JobPublic(BaseModel):
     cancel_requested: bool
     total: int = Field(description="Devices in the job.")
     counts: JobCounts
+    waiting_offline: int = Field(0, description="Pending devices that are CIRA devices away: the job waits for "
+                                                "them to dial in (OUTBAND_JOB_OFFLINE_WAIT).")
 
     @classmethod
-    def of(cls, job: Job, counts: dict[str, int]) -> JobPublic:
+    def of(cls, job: Job, counts: dict[str, int], waiting_offline: int = 0) -> JobPublic:
         return cls(id=job.id, operation=job.operation, params=job.params, status=job.status,
                    created_by=job.created_by, schedule_id=job.schedule_id, created_at=job.created_at,
                    started_at=job.started_at, finished_at=job.finished_at, cancel_requested=job.cancel_requested,
-                   total=job.total, counts=JobCounts(**counts))
+                   total=job.total, counts=JobCounts(**counts), waiting_offline=waiting_offline)
 
 
 class JobDevicePublic(BaseModel):

@@ -212,6 +212,13 @@ async def counts(session: AsyncSession, job_id: int) -> dict[str, int]:
     return found
 
 
+async def waiting_offline(session: AsyncSession, job_id: int) -> int:
+    """Pending rows whose device was offline at its last try (a CIRA device the job waits for)."""
+    query = select(func.count()).where(JobDevice.job_id == job_id, JobDevice.status == Status.PENDING,
+                                       JobDevice.result["reason"].as_string() == "offline")
+    return int((await session.execute(query)).scalar_one())
+
+
 async def finish(session: AsyncSession, job_id: int) -> Status:
     """Close a job whose runner has nothing left to do: rows never run become cancelled (after a cancel), and
     the job's status follows from its rows."""

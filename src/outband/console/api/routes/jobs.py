@@ -17,6 +17,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...db.models import Job, JobDevice, Status
 from ...jobs import store
@@ -53,12 +54,17 @@ def job_runner(runtime: Runtime) -> JobRunner:
     return service
 
 
+async def _public(session: AsyncSession, job: Job) -> JobPublic:
+    waiting = 0 if job.status.finished else await store.waiting_offline(session, job.id)
+    return JobPublic.of(job, await store.counts(session, job.id), waiting)
+
+
 async def job_public(runtime: Runtime, job_id: int) -> JobPublic:
     async with runtime.db.read() as session:
         job = await session.get(Job, job_id)
         if job is None:
             raise not_found("job")
-        return JobPublic.of(job, await store.counts(session, job_id))
+        return await _public(session, job)
 
 
 @router.get("")
@@ -83,7 +89,7 @@ async def list_jobs(
         query = query.where(Job.id < before)
     async with runtime.db.read() as session:
         jobs = list((await session.execute(query)).scalars())
-        items = [JobPublic.of(job, await store.counts(session, job.id)) for job in jobs]
+        items = [await _public(session, job) for job in jobs]
     return JobPage(items=items, next_before=items[-1].id if len(items) == limit else None)
 
 
@@ -106,7 +112,7 @@ async def get_job(
         if job is None:
             raise not_found("job")
         rows = list((await session.execute(query)).scalars())
-        public = JobPublic.of(job, await store.counts(session, job_id))
+        public = await _public(session, job)
     return JobDetail(**public.model_dump(), devices=[JobDevicePublic.of(r) for r in rows],
                      next_after=rows[-1].id if len(rows) == limit else None)
 
@@ -139,7 +145,7 @@ async def job_events(job_id: IdPath, runtime: RuntimeDep, audit: RequiresJobRead
         subscribe = service.events.subscribe(job_id) if isinstance(service, JobRunner) else _no_events()
         async with subscribe as subscription:
             last = await job_public(runtime, job_id)  # read after subscribing: nothing falls in between
-            yield _sse(job_event(job_id, last.status, last.counts.model_dump(), last.total))
+            yield _sse(job_event(job_id, last.status, last.counts.model_dump(), last.total, last.waiting_offline))
             quiet = 0.0
             while not last.status.finished:
                 try:
@@ -154,11 +160,13 @@ async def job_events(job_id: IdPath, runtime: RuntimeDep, audit: RequiresJobRead
                         return
                     continue
                 current = await job_public(runtime, job_id)
-                if event is not None or current.counts != last.counts or current.status != last.status:
+                if event is not None or (current.counts, current.status, current.waiting_offline) != (
+                        last.counts, last.status, last.waiting_offline):
                     quiet = 0.0
                     if event is not None:
                         yield _sse(event)
-                    yield _sse(job_event(job_id, current.status, current.counts.model_dump(), current.total))
+                    yield _sse(job_event(job_id, current.status, current.counts.model_dump(), current.total,
+                                         current.waiting_offline))
                 else:
                     quiet += SNAPSHOT_SECONDS
                     if quiet >= KEEPALIVE_SECONDS:

@@ -172,6 +172,8 @@ export interface Job {
   cancel_requested: boolean;
   total: number;
   counts: Counts;
+  /** Pending devices that are CIRA devices away: the job waits for them to dial in. */
+  waiting_offline: number;
 }
 
 export interface JobDevice {

@@ -162,8 +162,10 @@ export interface JobWatch {
 }
 
 interface JobHandlers {
-  onJob: (job: { status: string; counts: Counts; total: number }) => void;
+  onJob: (job: { status: string; counts: Counts; total: number; waiting_offline?: number }) => void;
   onDevice?: (event: DeviceEvent) => void;
+  /** A device will be tried again: ``reason`` says why (``offline``: a CIRA device away). */
+  onRetry?: (event: { device_id: number; reason: string | null }) => void;
 }
 
 export interface DeviceEvent {
@@ -188,6 +190,7 @@ export function followJob(jobId: number, handlers: JobHandlers): JobWatch {
     if (FINISHED.has(data.status)) source.close();
   });
   source.addEventListener("device", (event) => handlers.onDevice?.(JSON.parse((event as MessageEvent<string>).data)));
+  source.addEventListener("retry", (event) => handlers.onRetry?.(JSON.parse((event as MessageEvent<string>).data)));
   source.addEventListener("lagged", () => void poll());
   source.onerror = () => {
     if (source.readyState === EventSource.CLOSED && !closed) void poll();
@@ -236,6 +239,10 @@ export function jobProgress(job: Job, options: { perDevice?: boolean; onFinished
     h("h3", null, h("a", { href: `/jobs/${job.id}` }, `Job ${job.id}: ${describeOperation(job)}`)), bar, summary, table);
   let finished = false;
   let backfilled = false;
+  // CIRA devices the job waits for: counted by the API at first (and after a lag), then followed by retry events
+  const away = new Set<number>();
+  let waiting = job.waiting_offline ?? 0;
+  let last: { status: string; counts: Counts; total: number } = job;
 
   /** Devices that finished before the stream was subscribed (or while it lagged) come from the job's rows. */
   async function backfill(): Promise<void> {
@@ -266,7 +273,10 @@ export function jobProgress(job: Job, options: { perDevice?: boolean; onFinished
   }
 
   const watch = followJob(job.id, {
-    onJob: ({ status, counts, total }) => {
+    onJob: (state) => {
+      const { status, counts, total } = state;
+      last = state;
+      if (state.waiting_offline !== undefined) waiting = state.waiting_offline;
       if (options.perDevice && !backfilled) {
         backfilled = true;
         void backfill();
@@ -274,8 +284,7 @@ export function jobProgress(job: Job, options: { perDevice?: boolean; onFinished
       const done = counts.succeeded + counts.failed + counts.cancelled;
       bar.max = Math.max(total, 1);
       bar.value = done;
-      summary.replaceChildren(statusBadge(status), ` ${done} of ${total} done: ${counts.succeeded} succeeded, `
-        + `${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.running} running, ${counts.pending} pending`);
+      summarize(status, counts, total, done);
       if (!(options.perDevice && FINISHED.has(status))) element.dataset.status = status;
       if (FINISHED.has(status) && !finished) {
         finished = true;
@@ -290,9 +299,25 @@ export function jobProgress(job: Job, options: { perDevice?: boolean; onFinished
       }
     },
     onDevice: (event) => {
+      if (away.delete(event.device_id)) waiting = away.size;
       if (options.perDevice) showDevice(event);
     },
+    onRetry: (event) => {
+      if (event.reason === "offline") away.add(event.device_id);
+      else away.delete(event.device_id);
+      waiting = away.size;
+      const { status, counts, total } = last;
+      summarize(status, counts, total, counts.succeeded + counts.failed + counts.cancelled);
+    },
   });
+
+  function summarize(status: string, counts: Counts, total: number, done: number): void {
+    const note = waiting && !FINISHED.has(status)
+      ? `; waiting for ${waiting} CIRA device${waiting === 1 ? "" : "s"} to dial in` : "";
+    summary.replaceChildren(statusBadge(status), ` ${done} of ${total} done: ${counts.succeeded} succeeded, `
+      + `${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.running} running, ${counts.pending} pending`
+      + note);
+  }
   return { element, watch };
 }
 
