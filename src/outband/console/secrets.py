@@ -16,9 +16,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import BaseModel
 from sqlalchemy import func, select, update
 
 from .config import Settings
@@ -28,6 +29,9 @@ from .logs import register_secret
 
 KEY_FILE_NAME: Final = "secret.key"
 ROTATE_BATCH: Final = 500
+
+
+_Message = TypeVar("_Message", bound=BaseModel)
 
 
 class SecretKeyError(Exception):
@@ -72,6 +76,19 @@ class SecretBox:
             return self._fernet.decrypt(token.encode("ascii"), ttl=ttl).decode()
         except (InvalidToken, UnicodeError):
             raise SecretKeyError("a stored credential cannot be decrypted with any configured key") from None
+
+    def seal(self, message: BaseModel, *, now: int | None = None) -> str:
+        """A message as a token that only holders of the key can make or read (a node relay request, a redirect
+        ticket), stamped ``now`` (by default the present)."""
+        return self.encrypt(message.model_dump_json(), now=now)
+
+    def unseal(self, token: str, kind: type[_Message], *, ttl: int, now: int | None = None) -> _Message:
+        """The ``kind`` message a token carries, if a holder of the key sealed it at most ``ttl`` seconds before
+        ``now``; :class:`SecretKeyError` for anything else (a forged, stale or malformed token)."""
+        try:
+            return kind.model_validate_json(self.decrypt(token, ttl=ttl, now=now))
+        except (UnicodeError, ValueError):  # pydantic's ValidationError is a ValueError
+            raise SecretKeyError(f"not a {kind.__name__} sealed with this console's key") from None
 
     def rotate(self, token: str) -> str:
         """The same secret encrypted under the current key."""

@@ -37,7 +37,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import logging
 import secrets
 import ssl
@@ -51,7 +50,7 @@ from typing import Any, Final
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ClientRequest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -120,7 +119,7 @@ class NonceMemory:
 
 
 def encode_request(box: SecretBox, request: RelayRequest) -> bytes:
-    return box.encrypt(request.model_dump_json()).encode("ascii") + b"\n"
+    return box.seal(request).encode("ascii") + b"\n"
 
 
 def decode_request(line: bytes, box: SecretBox, nonces: NonceMemory, now: float) -> RelayRequest:
@@ -129,13 +128,9 @@ def decode_request(line: bytes, box: SecretBox, nonces: NonceMemory, now: float)
     if len(line) > MAX_LINE or not line.endswith(b"\n"):
         raise RelayRefused("request line too long or unterminated")
     try:
-        payload = box.decrypt(line[:-1].decode("ascii"), ttl=TOKEN_TTL)
+        request = box.unseal(line[:-1].decode("ascii"), RelayRequest, ttl=TOKEN_TTL)
     except (UnicodeDecodeError, SecretKeyError):
         raise RelayRefused("not a request from a node of this console (or older than the token lifetime)") from None
-    try:
-        request = RelayRequest.model_validate(json.loads(payload))
-    except (ValueError, ValidationError):
-        raise RelayRefused("a malformed request") from None
     if not nonces.first_time(request.nonce, now):
         raise RelayRefused("a request already seen")
     return request

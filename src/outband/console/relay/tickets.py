@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
@@ -78,7 +77,7 @@ class TicketBook:
         """A new ticket and how many seconds it stays valid."""
         sealed = _Sealed(u=principal.user_id, v=principal.via, c=principal.credential_id, d=device_id, k=kind,
                          x=secrets.token_hex(16))
-        return self.box.encrypt(sealed.model_dump_json(), now=int(self._clock())), float(self.seconds)
+        return self.box.seal(sealed, now=int(self._clock())), float(self.seconds)
 
     async def redeem(self, token: str, device_id: int, kind: RelayKind) -> TicketHolder | None:
         """The credential a valid ticket for this device and kind acts for; the ticket is spent either way."""
@@ -86,8 +85,8 @@ class TicketBook:
             return None
         now = self._clock()
         try:
-            sealed = _Sealed.model_validate(json.loads(self.box.decrypt(token, ttl=self.seconds, now=int(now))))
-        except (SecretKeyError, ValueError, ValidationError):
+            sealed = self.box.unseal(token, _Sealed, ttl=self.seconds, now=int(now))
+        except SecretKeyError:
             return None
         if not await self._spend(token, now):
             return None
