@@ -77,6 +77,10 @@ class DeviceTarget:
     def port(self) -> int:
         return self.tls_port if self.use_tls else self.http_port
 
+    @property
+    def redirection_port(self) -> int:
+        return REDIRECTION_TLS_PORT if self.use_tls else REDIRECTION_PORT
+
     @classmethod
     def of(cls, device: Device, password: str) -> DeviceTarget:
         return cls(device.id, device.name, device.host, device.username, password, device.http_port,
@@ -317,7 +321,7 @@ class DeviceConnector:
                 return await self.cira.open_redirection(target, timeout)
 
             return through_tunnel
-        return direct_stream(target.host, REDIRECTION_TLS_PORT if target.use_tls else REDIRECTION_PORT,
+        return direct_stream(target.host, target.redirection_port,
                              tls=target.use_tls, fingerprint=target.fingerprint if target.use_tls else None,
                              timeout=timeout)
 

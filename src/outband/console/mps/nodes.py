@@ -55,7 +55,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...aio.errors import CertificateMismatch, ConnectError
-from ...aio.redirection import REDIRECTION_PORT, REDIRECTION_TLS_PORT, RedirectionStream, TcpStream
+from ...aio.redirection import RedirectionStream, TcpStream
 from ...aio.tls import client_context, fingerprint_of, normalize_fingerprint
 from ..db.base import utcnow
 from ..db.database import Database
@@ -316,9 +316,9 @@ class NodeRelay:
         return RelayConnector(self, target, limit_per_host=1)
 
     async def open_redirection(self, target: DeviceTarget, seconds: float) -> RedirectionStream:
-        port = REDIRECTION_TLS_PORT if target.use_tls else REDIRECTION_PORT
-        return TcpStream(*await self.open(target, port, tls=target.use_tls, pin=_hex_pin(target.fingerprint),
-                                          verify=True, hostname=target.host, seconds=seconds))
+        return TcpStream(*await self.open(target, target.redirection_port, tls=target.use_tls,
+                                          pin=_hex_pin(target.fingerprint), verify=True, hostname=target.host,
+                                          seconds=seconds))
 
     async def open(self, target: DeviceTarget, port: int, *, tls: bool, pin: str | None, verify: bool,
                    hostname: str | None, seconds: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -24,7 +24,7 @@ import aiohttp
 
 from ...aio.apf import ApfConnector, MpsTunnel
 from ...aio.errors import CertificateMismatch, ConnectError
-from ...aio.redirection import REDIRECTION_PORT, REDIRECTION_TLS_PORT, RedirectionStream, TcpStream
+from ...aio.redirection import RedirectionStream, TcpStream
 from ...aio.tls import client_context, normalize_fingerprint
 from ...proto.apf import ApfError
 from ..devices.connect import CiraRoutes, DeviceOffline, DeviceTarget, OfflineConnector
@@ -98,9 +98,10 @@ class TunnelRegistry:
 
     def connector(self, target: DeviceTarget) -> aiohttp.BaseConnector:
         tunnel = self.get(target.device_id)
+        if tunnel is None and self.remote is not None:
+            return self.remote.connector(target)
         if tunnel is None:
-            return self.remote.connector(target) if self.remote is not None else OfflineConnector(target.host,
-                                                                                                  NO_TUNNEL)
+            return OfflineConnector(target.host, NO_TUNNEL)
         return ApfConnector(tunnel, limit_per_host=1)
 
     async def open_redirection(self, target: DeviceTarget, seconds: float) -> RedirectionStream:
@@ -108,10 +109,10 @@ class TunnelRegistry:
         fingerprint, else the certificate chain and name)."""
         if self.get(target.device_id) is None and self.remote is not None:
             return await self.remote.open_redirection(target, seconds)
-        port = REDIRECTION_TLS_PORT if target.use_tls else REDIRECTION_PORT
         return TcpStream(*await self.open_device_stream(
-            target.device_id, port, tls=target.use_tls, pin=target.fingerprint if target.use_tls else None,
-            verify=True, hostname=target.host, seconds=seconds, host=target.host))
+            target.device_id, target.redirection_port, tls=target.use_tls,
+            pin=target.fingerprint if target.use_tls else None, verify=True, hostname=target.host, seconds=seconds,
+            host=target.host))
 
     async def open_device_stream(self, device_id: int | None, port: int, *, tls: bool, pin: str | None,
                                  verify: bool, hostname: str | None, seconds: float, host: str

@@ -164,7 +164,9 @@ async def edit_device(device_id: IdPath, change: DeviceUpdate, runtime: RuntimeD
         if device is None:
             raise not_found("device")
         transport = change.transport or device.transport
-        cira_uuid = str(change.uuid) if change.uuid is not None else device.uuid if "uuid" not in given else None
+        cira_uuid = device.uuid  # as it will be: given (a null clears it), else as stored
+        if "uuid" in given:
+            cira_uuid = str(change.uuid) if change.uuid is not None else None
         if transport is Transport.CIRA and cira_uuid is None:
             raise unprocessable("a CIRA device needs its uuid: the MPS recognises a device by the UUID it presents")
         await _refuse_taken(session, change.name, cira_uuid if transport is Transport.CIRA else None, device_id)
