@@ -502,6 +502,7 @@ class LocalRunner:
             self.events.publish(live.spec.id, {
                 "type": "retry", "job_id": live.spec.id, "device_id": unit.device_id, "device_name": unit.device_name,
                 "attempts": unit.attempts, "reason": stored.reason, "error": stored.error, "retry_in": round(delay, 3),
+                "counts": dict(live.counts),
             })
             return
         self.runtime.metrics.job_device_results.labels(operation=name, status=stored.status.value).inc()

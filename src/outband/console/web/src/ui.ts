@@ -165,7 +165,7 @@ interface JobHandlers {
   onJob: (job: { status: string; counts: Counts; total: number; waiting_offline?: number }) => void;
   onDevice?: (event: DeviceEvent) => void;
   /** A device will be tried again: ``reason`` says why (``offline``: a CIRA device away). */
-  onRetry?: (event: { device_id: number; reason: string | null }) => void;
+  onRetry?: (event: { device_id: number; reason: string | null; counts: Counts }) => void;
 }
 
 export interface DeviceEvent {
@@ -306,6 +306,7 @@ export function jobProgress(job: Job, options: { perDevice?: boolean; onFinished
       if (event.reason === "offline") away.add(event.device_id);
       else away.delete(event.device_id);
       waiting = away.size;
+      last = { ...last, counts: event.counts };  // the device went back to pending
       const { status, counts, total } = last;
       summarize(status, counts, total, counts.succeeded + counts.failed + counts.cancelled);
     },
